@@ -1,0 +1,1 @@
+//! Rules over collected data that produce findings with evidence and remedies.

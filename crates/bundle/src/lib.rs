@@ -1,0 +1,1 @@
+//! The triage bundle: writer, reader, manifest and checksums.

@@ -1,0 +1,1 @@
+//! Readers for /proc, /sys, cgroups (v1 and v2) and conntrack, rooted at any directory.

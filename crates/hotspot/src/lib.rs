@@ -1,0 +1,1 @@
+//! HotSpot JVM dynamic-attach client spoken natively over the attach socket.

@@ -1,0 +1,1 @@
+//! Streaming HPROF heap-dump parser: class histogram, object graph and dominators.

@@ -1,0 +1,1 @@
+//! profile.proto (pprof) decoding, top functions and folded stacks.

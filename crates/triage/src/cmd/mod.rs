@@ -1,0 +1,13 @@
+//! One module per verb. Each exposes its clap arguments and `run(...) -> anyhow::Result<u8>`
+//! returning the process exit code.
+
+pub mod analyze;
+pub mod analyze_bundle;
+pub mod analyze_heap;
+pub mod analyze_profile;
+pub mod bundle;
+pub mod completions;
+pub mod go;
+pub mod jvm;
+pub mod metrics;
+pub mod snapshot;
