@@ -50,12 +50,16 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 pub fn sniff(path: &Path) -> anyhow::Result<InputKind> {
     let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut head = [0u8; 4];
-    let n = read_up_to(&mut file, &mut head).with_context(|| format!("reading {}", path.display()))?;
+    let n =
+        read_up_to(&mut file, &mut head).with_context(|| format!("reading {}", path.display()))?;
     let head = &head[..n];
     drop(file);
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let (inner, compressed): (Vec<u8>, bool) = if head.starts_with(&GZIP_MAGIC) {
-        (first_bytes(flate2::read::MultiGzDecoder::new(file), 1024)?, true)
+        (
+            first_bytes(flate2::read::MultiGzDecoder::new(file), 1024)?,
+            true,
+        )
     } else if head.starts_with(&ZSTD_MAGIC) {
         let decoder = zstd::stream::read::Decoder::new(file).context("starting zstd decoder")?;
         (first_bytes(decoder, 1024)?, true)

@@ -1,9 +1,172 @@
-//! Placeholder for `triage bundle …`.
+//! `triage bundle ls|cat|verify|manifest PATH`: look inside a bundle without unpacking it.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use bundle::BundleReader;
 use clap::Subcommand;
 
+use crate::output::{human_bytes, table};
+
 #[derive(Subcommand, Debug)]
-pub enum BundleCommand {}
+pub enum BundleCommand {
+    /// List the members of a bundle with their sizes, kinds and redaction counts.
+    Ls {
+        path: PathBuf,
+        /// One JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one member to stdout.
+    Cat { path: PathBuf, member: String },
+    /// Print manifest.json.
+    Manifest { path: PathBuf },
+    /// Recompute every member's sha256 and compare it with the manifest (exit 1 on any mismatch).
+    Verify {
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 pub fn run(command: BundleCommand) -> anyhow::Result<u8> {
-    match command {}
+    match command {
+        BundleCommand::Ls { path, json } => ls(path, json),
+        BundleCommand::Cat { path, member } => {
+            let reader = open(&path)?;
+            let data = reader
+                .read_member(&member)
+                .with_context(|| format!("reading {member} from {}", path.display()))?;
+            std::io::stdout()
+                .lock()
+                .write_all(&data)
+                .context("writing to stdout")?;
+            Ok(crate::exit::OK)
+        }
+        BundleCommand::Manifest { path } => {
+            let reader = open(&path)?;
+            let data = reader
+                .read_member(bundle::MANIFEST_NAME)
+                .with_context(|| format!("reading the manifest of {}", path.display()))?;
+            std::io::stdout()
+                .lock()
+                .write_all(&data)
+                .context("writing to stdout")?;
+            Ok(crate::exit::OK)
+        }
+        BundleCommand::Verify { path, json } => verify(path, json),
+    }
+}
+
+fn open(path: &std::path::Path) -> anyhow::Result<BundleReader> {
+    BundleReader::open(path).with_context(|| format!("opening bundle {}", path.display()))
+}
+
+fn ls(path: PathBuf, json: bool) -> anyhow::Result<u8> {
+    let reader = open(&path)?;
+    let members = reader
+        .list()
+        .with_context(|| format!("listing {}", path.display()))?;
+    let manifest = reader.manifest().ok();
+    if json {
+        let rows: Vec<serde_json::Value> = members
+            .iter()
+            .map(|m| {
+                let entry = manifest.as_ref().and_then(|man| man.file(&m.path));
+                serde_json::json!({
+                    "path": m.path,
+                    "size_bytes": m.size_bytes,
+                    "entry_type": m.kind,
+                    "kind": entry.map(|e| e.kind),
+                    "sensitive": entry.map(|e| e.sensitive),
+                    "sha256": entry.map(|e| e.sha256.clone()),
+                    "redactions": entry.map(|e| e.redactions.clone()),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"bundle": path, "members": rows}))?
+        );
+        return Ok(crate::exit::OK);
+    }
+    let rows: Vec<Vec<String>> = members
+        .iter()
+        .map(|m| {
+            let entry = manifest.as_ref().and_then(|man| man.file(&m.path));
+            let kind = entry
+                .map(|e| format!("{:?}", e.kind).to_lowercase())
+                .unwrap_or_else(|| m.kind.to_string());
+            let flags = match entry {
+                Some(e) if e.sensitive => "sensitive".to_string(),
+                Some(e) if !e.redactions.is_empty() => {
+                    format!("redacted {}", e.redactions.values().sum::<u64>())
+                }
+                _ => String::new(),
+            };
+            vec![human_bytes(m.size_bytes), kind, m.path.clone(), flags]
+        })
+        .collect();
+    print!("{}", table(&["SIZE", "KIND", "MEMBER", "NOTES"], &rows));
+    if manifest.is_none() {
+        eprintln!(
+            "warning: {} has no readable manifest.json; run `triage bundle verify` for details",
+            path.display()
+        );
+    }
+    Ok(crate::exit::OK)
+}
+
+fn verify(path: PathBuf, json: bool) -> anyhow::Result<u8> {
+    let reader = open(&path)?;
+    let report = reader
+        .verify()
+        .with_context(|| format!("verifying {}", path.display()))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "bundle": path,
+                "clean": report.is_clean(),
+                "ok": report.ok,
+                "mismatched": report.mismatched.iter().map(|(p, w)| serde_json::json!({"path": p, "problem": w})).collect::<Vec<_>>(),
+                "missing": report.missing,
+                "unlisted": report.unlisted,
+                "archive_error": report.archive_error,
+            }))?
+        );
+    } else {
+        for (member, what) in &report.mismatched {
+            println!("MISMATCH  {member}: {what}");
+        }
+        for member in &report.missing {
+            println!("MISSING   {member}: listed in the manifest but not in the archive");
+        }
+        for member in &report.unlisted {
+            println!("UNLISTED  {member}: in the archive but not in the manifest");
+        }
+        if let Some(err) = &report.archive_error {
+            println!("DAMAGED   {err}");
+        }
+        if report.is_clean() {
+            println!(
+                "OK        {} members verified (size and sha256 match the manifest)",
+                report.ok.len()
+            );
+        } else {
+            println!(
+                "FAILED    {} ok, {} mismatched, {} missing, {} unlisted: do not trust the failed members",
+                report.ok.len(),
+                report.mismatched.len(),
+                report.missing.len(),
+                report.unlisted.len()
+            );
+        }
+    }
+    Ok(if report.is_clean() {
+        crate::exit::OK
+    } else {
+        crate::exit::FAILURE
+    })
 }
