@@ -257,7 +257,8 @@ pub struct Memory {
     pub free_bytes: u64,
     /// `MemAvailable`; `null` on kernels before 3.14.
     pub available_bytes: Option<u64>,
-    /// As `free` computes it: total − free − buffers − cache (never below 0).
+    /// As procps-ng 4 `free` computes it: total − available; without `MemAvailable`,
+    /// total − free − buffers − cache (never below 0).
     pub used_bytes: u64,
     /// `Buffers`.
     pub buffers_bytes: u64,
@@ -305,7 +306,7 @@ pub struct Process {
     /// The pid inside the innermost pid namespace (last value of `NStgid`), when it differs
     /// from `pid` (i.e. the process runs in a container's pid namespace).
     pub namespace_pid: Option<u32>,
-    /// Real uid (`Uid:` first value of `status`).
+    /// Effective uid (`Uid:` second value of `status`), the one `ps` shows as USER.
     pub uid: Option<u32>,
     /// User name for `uid` from the root's `/etc/passwd`; `null` when not listed there.
     pub user: Option<String>,
