@@ -1,0 +1,321 @@
+//! The matching core: one chunk of bytes in, the redactions to apply out.
+//!
+//! The streaming driver (in `lib.rs`) hands [`Engine::scan`] a buffer made of bytes it has not
+//! yet written plus fresh input, and a *commit point*: every redaction whose context starts
+//! before that point is decided now, with at least `max_secret_bytes` of look-ahead behind it, so
+//! a secret straddling two reads is seen whole. Matching runs in two stages: an Aho-Corasick
+//! automaton over the anchors finds the few lines worth a look, then only the rules anchored
+//! there run their regexes on those lines (clipped to a window around the anchor when a line is
+//! longer than `max_secret_bytes`).
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::rules::{self, Check, Matcher, Rule};
+
+/// One redaction decided by the engine, offsets relative to the scanned buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    /// Where the text that made the match (key, scheme, header name) starts.
+    pub context_start: usize,
+    /// The secret bytes to replace.
+    pub start: usize,
+    pub end: usize,
+    /// Rule name index (the highest-priority rule among those merged into this span).
+    pub name: usize,
+    /// Rule priority (lower wins).
+    pub priority: usize,
+    /// The match reached the end of what could be seen, so it may go on past it.
+    pub open_ended: bool,
+    /// A PEM block whose END line was not found within the window.
+    pub unterminated_pem: bool,
+}
+
+/// Compiled rules plus the anchor automaton.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    rules: Vec<Rule>,
+    /// Anchor pattern id → the rules it triggers (indices into `rules`).
+    anchor_rules: Vec<Vec<usize>>,
+    prefilter: Option<AhoCorasick>,
+    /// Rules without anchors: run over the whole buffer.
+    unanchored: Vec<usize>,
+    /// Name index → the kubernetes-service-account-token name index, for JWT classification.
+    k8s_name: Option<usize>,
+    max_secret_bytes: usize,
+}
+
+/// A stretch of the buffer (usually one line) and the rules to run on it.
+struct Region {
+    start: usize,
+    end: usize,
+    rules: Vec<bool>,
+}
+
+impl Engine {
+    pub fn new(
+        rules: Vec<Rule>,
+        k8s_name: Option<usize>,
+        max_secret_bytes: usize,
+    ) -> Result<Self, aho_corasick::BuildError> {
+        let mut anchors: Vec<Vec<u8>> = Vec::new();
+        let mut anchor_rules: Vec<Vec<usize>> = Vec::new();
+        let mut unanchored = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            if rule.anchors.is_empty() {
+                unanchored.push(i);
+            }
+            for anchor in &rule.anchors {
+                match anchors.iter().position(|a| a == anchor) {
+                    Some(id) => anchor_rules[id].push(i),
+                    None => {
+                        anchors.push(anchor.clone());
+                        anchor_rules.push(vec![i]);
+                    }
+                }
+            }
+        }
+        let prefilter = if anchors.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .build(&anchors)?,
+            )
+        };
+        Ok(Engine {
+            rules,
+            anchor_rules,
+            prefilter,
+            unanchored,
+            k8s_name,
+            max_secret_bytes,
+        })
+    }
+
+    /// Finds every redaction in `buf`. `eof` says no byte follows `buf`, so a match ending at
+    /// its end is complete. Returned spans are sorted, disjoint and merged (overlapping matches
+    /// of different rules become one span named after the highest-priority rule).
+    pub fn scan(&self, buf: &[u8], eof: bool) -> Vec<Span> {
+        let mut spans = Vec::new();
+        let window = self.max_secret_bytes;
+        if let Some(ac) = &self.prefilter {
+            let mut current: Option<Region> = None;
+            for hit in ac.find_iter(buf) {
+                let p = hit.start();
+                let triggered = &self.anchor_rules[hit.pattern().as_usize()];
+                if let Some(region) = current.as_mut()
+                    && p < region.end
+                {
+                    for &r in triggered {
+                        region.rules[r] = true;
+                    }
+                    continue;
+                }
+                let back = p.saturating_sub(window);
+                let start = memchr::memrchr(b'\n', &buf[back..p]).map_or(back, |i| back + i + 1);
+                let fwd = (p + window).min(buf.len());
+                let end = memchr::memchr(b'\n', &buf[p..fwd]).map_or(fwd, |i| p + i);
+                match current.as_mut() {
+                    Some(region) if start <= region.end => {
+                        region.end = region.end.max(end);
+                        for &r in triggered {
+                            region.rules[r] = true;
+                        }
+                    }
+                    _ => {
+                        if let Some(done) = current.take() {
+                            self.scan_region(buf, eof, &done, &mut spans);
+                        }
+                        let mut rules = vec![false; self.rules.len()];
+                        for &r in triggered {
+                            rules[r] = true;
+                        }
+                        current = Some(Region { start, end, rules });
+                    }
+                }
+            }
+            if let Some(done) = current.take() {
+                self.scan_region(buf, eof, &done, &mut spans);
+            }
+        }
+        if !self.unanchored.is_empty() {
+            let mut rules = vec![false; self.rules.len()];
+            for &r in &self.unanchored {
+                rules[r] = true;
+            }
+            let whole = Region {
+                start: 0,
+                end: buf.len(),
+                rules,
+            };
+            self.scan_region(buf, eof, &whole, &mut spans);
+        }
+        merge(spans)
+    }
+
+    fn scan_region(&self, buf: &[u8], eof: bool, region: &Region, spans: &mut Vec<Span>) {
+        let hay = &buf[region.start..region.end];
+        // A region that ends anywhere but at a newline (or at the true end of input) was cut
+        // short: a match touching its end may go on.
+        let clipped_end =
+            !(region.end < buf.len() && buf[region.end] == b'\n' || region.end == buf.len() && eof);
+        for (i, rule) in self.rules.iter().enumerate() {
+            if !region.rules[i] {
+                continue;
+            }
+            match &rule.matcher {
+                Matcher::Regex(regex) => {
+                    for caps in regex.captures_iter(hay) {
+                        let whole = caps.get(0).expect("group 0 always participates");
+                        let (s, e) = rules::secret_span(regex, &caps);
+                        if s == e {
+                            continue;
+                        }
+                        let value = &hay[s..e];
+                        let mut name = rule.name;
+                        let keep = match rule.check {
+                            Check::None => true,
+                            Check::Value => !rules::is_placeholder(value),
+                            Check::ValueNotPath => {
+                                !rules::is_placeholder(value)
+                                    && !rules::key_of(&caps)
+                                        .is_some_and(|k| rules::is_working_directory(k, value))
+                            }
+                            Check::RandomLooking => rules::looks_random(value),
+                            Check::Jwt => {
+                                if let Some(k8s) = self.k8s_name
+                                    && rules::is_kubernetes_token(value)
+                                {
+                                    name = k8s;
+                                }
+                                true
+                            }
+                        };
+                        if !keep {
+                            continue;
+                        }
+                        let mut span = Span {
+                            context_start: region.start + whole.start(),
+                            start: region.start + s,
+                            end: region.start + e,
+                            name,
+                            priority: name,
+                            open_ended: false,
+                            unterminated_pem: false,
+                        };
+                        if e == hay.len() && clipped_end {
+                            self.extend_open_ended(buf, eof, &mut span);
+                        }
+                        spans.push(span);
+                    }
+                }
+                Matcher::Pem(begin) => {
+                    for m in begin.find_iter(hay) {
+                        let start = region.start + m.start();
+                        spans.push(self.pem_span(
+                            buf,
+                            eof,
+                            start,
+                            region.start + m.end(),
+                            rule.name,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A value that ran into the end of the window: redact on to the next separator, so the
+    /// tail of an oversized secret is not written in clear.
+    fn extend_open_ended(&self, buf: &[u8], eof: bool, span: &mut Span) {
+        let rest = &buf[span.end..];
+        match rest.iter().position(|&b| is_value_end(b)) {
+            Some(i) => span.end += i,
+            None => {
+                span.end = buf.len();
+                span.open_ended = !eof;
+            }
+        }
+    }
+
+    /// From a BEGIN line to the end of its END line, or — with no END within the window —
+    /// over every byte that can belong to a PEM body, up to the window.
+    fn pem_span(
+        &self,
+        buf: &[u8],
+        eof: bool,
+        start: usize,
+        body_start: usize,
+        name: usize,
+    ) -> Span {
+        let limit = (start + self.max_secret_bytes).min(buf.len());
+        let body = &buf[body_start..limit];
+        let mut span = Span {
+            context_start: start,
+            start,
+            end: limit,
+            name,
+            priority: name,
+            open_ended: false,
+            unterminated_pem: false,
+        };
+        if let Some(i) = memchr::memmem::find(body, b"-----END ") {
+            let after = body_start + i + b"-----END ".len();
+            let tail = &buf[after..limit];
+            // The END line's closing dashes come within a few words.
+            if let Some(j) = memchr::memmem::find(&tail[..tail.len().min(128)], b"-----") {
+                span.end = after + j + 5;
+                return span;
+            }
+        }
+        let run = body
+            .iter()
+            .position(|&b| !is_pem_body(b))
+            .unwrap_or(body.len());
+        span.end = body_start + run;
+        if span.end == buf.len() && !eof {
+            span.open_ended = true;
+        }
+        span.unterminated_pem = true;
+        span
+    }
+}
+
+/// Bytes that end a bare value when an oversized secret is extended.
+pub(crate) fn is_value_end(b: u8) -> bool {
+    b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | 0)
+}
+
+/// Bytes that may appear in a PEM body (base64, line breaks, JSON `\n` escapes, RFC 1421 headers).
+fn is_pem_body(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'+' | b'/' | b'=' | b'\\' | b'\r' | b'\n' | b' ' | b'\t' | b':' | b',' | b'-'
+        )
+}
+
+/// Sorts spans and merges overlapping ones (the union of their bytes, the best-priority name).
+fn merge(mut spans: Vec<Span>) -> Vec<Span> {
+    spans.sort_by_key(|s| (s.start, s.priority));
+    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
+    for span in spans {
+        if let Some(last) = out.last_mut()
+            && span.start < last.end
+        {
+            last.end = last.end.max(span.end);
+            last.context_start = last.context_start.min(span.context_start);
+            last.open_ended |= span.open_ended;
+            last.unterminated_pem |= span.unterminated_pem;
+            if span.priority < last.priority {
+                last.priority = span.priority;
+                last.name = span.name;
+            }
+            continue;
+        }
+        out.push(span);
+    }
+    out
+}
