@@ -111,6 +111,15 @@ impl Engine {
                     for &r in triggered {
                         region.rules[r] = true;
                     }
+                    // A window cut short of its line's end must still reach `window` bytes
+                    // past this anchor, or a match starting here could be cut.
+                    if region.end < buf.len() && buf[region.end] != b'\n' {
+                        let fwd = (p + window).min(buf.len());
+                        if fwd > region.end {
+                            region.end = memchr::memchr(b'\n', &buf[region.end..fwd])
+                                .map_or(fwd, |i| region.end + i);
+                        }
+                    }
                     continue;
                 }
                 let back = p.saturating_sub(window);
