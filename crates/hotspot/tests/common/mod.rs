@@ -1,0 +1,2 @@
+pub mod hprof_walk;
+pub mod jvm;
