@@ -45,6 +45,8 @@ pub use rules_file::{RulesFile, parse_rules_file};
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 /// Default look-ahead: the longest secret guaranteed to be seen whole across read boundaries.
 pub const DEFAULT_MAX_SECRET_BYTES: usize = 64 << 10;
+/// Bytes asked of the reader at a time.
+const READ_BYTES: usize = 64 << 10;
 /// At most this many [`Notice`]s are kept in one report (the counters keep counting).
 pub const MAX_NOTICES: usize = 32;
 
@@ -393,10 +395,18 @@ impl Redactor {
 
     /// Redacts a whole buffer in memory.
     pub fn redact_bytes(&self, input: &[u8]) -> Redacted {
-        let mut bytes = Vec::with_capacity(input.len() + input.len() / 64);
-        let report = self
-            .redact_stream(input, &mut bytes)
-            .expect("reading a slice and writing a Vec cannot fail");
+        let mut bytes = Vec::with_capacity(input.len() + 64);
+        let mut report = RedactionReport::default();
+        let mut stats = LineStats::default();
+        let round = self.round(input, true, false, 0, &mut report, &mut stats, &mut bytes);
+        debug_assert_eq!(
+            round.end,
+            input.len(),
+            "at end of input a round consumes everything"
+        );
+        report.bytes_in = input.len() as u64;
+        report.bytes_out = bytes.len() as u64;
+        stats.finish(&mut report, self.max_line_bytes);
         let note = report.note();
         Redacted {
             bytes,
@@ -413,7 +423,8 @@ impl Redactor {
         mut writer: W,
     ) -> Result<RedactionReport, Error> {
         let capacity = self.max_line_bytes + self.max_secret_bytes;
-        let mut buf: Vec<u8> = Vec::with_capacity(capacity);
+        // Grown on demand, so a small input never costs a full window.
+        let mut buf: Vec<u8> = Vec::new();
         let mut report = RedactionReport::default();
         let mut stats = LineStats::default();
         // Offset in the input of buf[0].
@@ -421,11 +432,11 @@ impl Redactor {
         let mut eof = false;
         // The previous chunk ended inside a secret that went on: swallow its tail.
         let mut swallow_tail = false;
-        let mut out = Vec::with_capacity(capacity + 4096);
+        let mut out = Vec::new();
         loop {
             while !eof && buf.len() < capacity {
                 let old = buf.len();
-                buf.resize(capacity, 0);
+                buf.resize(capacity.min(old + READ_BYTES), 0);
                 match reader.read(&mut buf[old..]) {
                     Ok(0) => {
                         buf.truncate(old);
@@ -445,72 +456,18 @@ impl Redactor {
             if buf.is_empty() {
                 break;
             }
-            let mut pos = 0;
-            if swallow_tail {
-                let tail = buf
-                    .iter()
-                    .position(|&b| engine::is_value_end(b))
-                    .unwrap_or(buf.len());
-                pos = tail;
-                swallow_tail = tail == buf.len() && !eof;
-            }
-            let commit = if eof {
-                buf.len()
-            } else {
-                buf.len() - self.max_secret_bytes
-            };
-            let spans: Vec<Span> = if pos < commit {
-                self.engine
-                    .scan(&buf[pos..], eof)
-                    .into_iter()
-                    .map(|s| Span {
-                        context_start: s.context_start + pos,
-                        start: s.start + pos,
-                        end: s.end + pos,
-                        ..s
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            // Decide every span whose context starts before the commit point, then every span a
-            // decided one reaches into, until nothing changes: no secret is ever split between
-            // two rounds, and no match is judged without its context.
-            let mut end = commit.max(pos);
-            loop {
-                let reach = spans
-                    .iter()
-                    .filter(|s| s.context_start < end || s.start < end)
-                    .map(|s| s.end)
-                    .fold(end, usize::max);
-                if reach == end {
-                    break;
-                }
-                end = reach;
-            }
-            let decided = spans.iter().take_while(|s| s.start < end);
             out.clear();
-            stats.account(&buf[..end], base, &mut report, self.max_line_bytes);
-            let mut at = pos;
-            for span in decided {
-                out.extend_from_slice(&buf[at..span.start]);
-                self.write_marker(&mut out, span.name, &buf[span.start..span.end]);
-                *report
-                    .counts
-                    .entry(self.names[span.name].clone())
-                    .or_insert(0) += 1;
-                if span.unterminated_pem {
-                    report.unterminated_pem_keys += 1;
-                    report.notice(base + span.start as u64, NoticeKind::UnterminatedPem);
-                }
-                if span.open_ended && span.end == buf.len() {
-                    report.oversized_secrets += 1;
-                    report.notice(base + span.start as u64, NoticeKind::OversizedSecret);
-                    swallow_tail = true;
-                }
-                at = span.end;
-            }
-            out.extend_from_slice(&buf[at..end]);
+            let round = self.round(
+                &buf,
+                eof,
+                swallow_tail,
+                base,
+                &mut report,
+                &mut stats,
+                &mut out,
+            );
+            swallow_tail = round.swallow_tail;
+            let end = round.end;
             // Bytes before `pos` were the tail of a secret already replaced by its marker.
             let written = out.len();
             writer.write_all(&out).map_err(|source| Error::Write {
@@ -531,6 +488,88 @@ impl Redactor {
             source,
         })?;
         Ok(report)
+    }
+
+    /// One round over `buf`: decides the redactions whose context starts before the commit point
+    /// (all of them at end of input), appends the redacted bytes to `out` and says how far it got.
+    #[allow(clippy::too_many_arguments)]
+    fn round(
+        &self,
+        buf: &[u8],
+        eof: bool,
+        swallow_tail: bool,
+        base: u64,
+        report: &mut RedactionReport,
+        stats: &mut LineStats,
+        out: &mut Vec<u8>,
+    ) -> Round {
+        let mut pos = 0;
+        let mut swallow_tail = swallow_tail;
+        if swallow_tail {
+            let tail = buf
+                .iter()
+                .position(|&b| engine::is_value_end(b))
+                .unwrap_or(buf.len());
+            pos = tail;
+            swallow_tail = tail == buf.len() && !eof;
+        }
+        let commit = if eof {
+            buf.len()
+        } else {
+            buf.len() - self.max_secret_bytes
+        };
+        let spans: Vec<Span> = if pos < commit {
+            self.engine
+                .scan(&buf[pos..], eof)
+                .into_iter()
+                .map(|s| Span {
+                    context_start: s.context_start + pos,
+                    start: s.start + pos,
+                    end: s.end + pos,
+                    ..s
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // Decide every span whose context starts before the commit point, then every span a
+        // decided one reaches into, until nothing changes: no secret is ever split between
+        // two rounds, and no match is judged without its context.
+        let mut end = commit.max(pos);
+        loop {
+            let reach = spans
+                .iter()
+                .filter(|s| s.context_start < end || s.start < end)
+                .map(|s| s.end)
+                .fold(end, usize::max);
+            if reach == end {
+                break;
+            }
+            end = reach;
+        }
+        let decided = spans.iter().take_while(|s| s.start < end);
+        stats.account(&buf[..end], base, report, self.max_line_bytes);
+        let mut at = pos;
+        for span in decided {
+            out.extend_from_slice(&buf[at..span.start]);
+            self.write_marker(out, span.name, &buf[span.start..span.end]);
+            *report
+                .counts
+                .entry(self.names[span.name].clone())
+                .or_insert(0) += 1;
+            if span.unterminated_pem {
+                report.unterminated_pem_keys += 1;
+                report.notice(base + span.start as u64, NoticeKind::UnterminatedPem);
+            }
+            if span.open_ended && span.end == buf.len() {
+                report.oversized_secrets += 1;
+                report.notice(base + span.start as u64, NoticeKind::OversizedSecret);
+                swallow_tail = true;
+            }
+            at = span.end;
+        }
+        out.extend_from_slice(&buf[at..end]);
+        Round { end, swallow_tail }
     }
 
     fn write_marker(&self, out: &mut Vec<u8>, name: usize, value: &[u8]) {
@@ -597,6 +636,14 @@ fn user_rule(user: &UserRule, name: usize) -> Result<rules::Rule, Error> {
         matcher: rules::Matcher::Regex(rules::compile(&user.name, &pattern)?),
         check: rules::Check::None,
     })
+}
+
+/// How far one round got.
+struct Round {
+    /// Bytes of the buffer consumed (written, redacted or skipped).
+    end: usize,
+    /// The round ended inside a secret that goes on: the next round skips its tail.
+    swallow_tail: bool,
 }
 
 /// Line counting across chunks, for the report.

@@ -326,7 +326,9 @@ pub(crate) fn key_of<'h>(caps: &Captures<'h>) -> Option<&'h [u8]> {
 /// output changes nothing, and templates are left readable).
 pub(crate) fn is_placeholder(value: &[u8]) -> bool {
     let v = value.trim_ascii();
-    if v.is_empty() || v.starts_with(b"[REDACTED") {
+    // One or two characters carry no secret worth hiding, and are what HTML's `accesskey="n"`
+    // and similar attributes hold.
+    if v.len() < 3 || v.starts_with(b"[REDACTED") {
         return true;
     }
     if v.len() >= 3
@@ -480,7 +482,7 @@ mod tests {
         ] {
             assert!(is_placeholder(p), "{:?}", String::from_utf8_lossy(p));
         }
-        for s in [&b"hunter2"[..], b"$ecret!", b"x", b"changeme"] {
+        for s in [&b"hunter2"[..], b"$ecret!", b"abc", b"changeme"] {
             assert!(!is_placeholder(s), "{:?}", String::from_utf8_lossy(s));
         }
     }
