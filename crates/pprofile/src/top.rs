@@ -85,6 +85,60 @@ impl TopReport {
     pub fn format_value(&self, value: i64) -> String {
         measure::scaled_label(value, &self.sample_type.unit, &self.output_unit)
     }
+
+    /// The cells of each row exactly as `go tool pprof -top` prints them: flat, flat%, sum%, cum,
+    /// cum%, and the name followed by ` (inline)` or ` (partial-inline)` when applicable.
+    pub fn row_cells(&self) -> Vec<[String; 6]> {
+        let mut flat_sum = 0i64;
+        self.rows
+            .iter()
+            .map(|row| {
+                flat_sum = flat_sum.wrapping_add(row.flat);
+                let name = match row.inlining {
+                    Inlining::NotInlined => row.function.clone(),
+                    Inlining::Inline => format!("{} (inline)", row.function),
+                    Inlining::PartialInline => format!("{} (partial-inline)", row.function),
+                };
+                [
+                    self.format_value(row.flat),
+                    measure::percentage(row.flat, self.total).trim_start().to_string(),
+                    measure::percentage(flat_sum, self.total).trim_start().to_string(),
+                    self.format_value(row.cum),
+                    measure::percentage(row.cum, self.total).trim_start().to_string(),
+                    name,
+                ]
+            })
+            .collect()
+    }
+
+    /// pprof's summary lines: "Showing nodes accounting for …", "Dropped N nodes (cum <= X)" and
+    /// "Showing top N nodes out of M" when they apply.
+    pub fn summary_lines(&self) -> Vec<String> {
+        let mut lines = vec![format!(
+            "Showing nodes accounting for {}, {} of {} total",
+            self.format_value(self.shown_flat),
+            measure::percentage(self.shown_flat, self.total).trim(),
+            self.format_value(self.total)
+        )];
+        if self.total != 0 {
+            if self.dropped_nodes > 0 {
+                let noun = if self.dropped_nodes > 1 { "nodes" } else { "node" };
+                lines.push(format!(
+                    "Dropped {} {noun} (cum <= {})",
+                    self.dropped_nodes,
+                    self.format_value(self.dropped_below)
+                ));
+            }
+            if !self.rows.is_empty() && self.rows.len() < self.nodes_before_count_limit {
+                lines.push(format!(
+                    "Showing top {} nodes out of {}",
+                    self.rows.len(),
+                    self.nodes_before_count_limit
+                ));
+            }
+        }
+        lines
+    }
 }
 
 /// Compute the top-functions report.
