@@ -1,0 +1,188 @@
+//! Copying out of a container.
+//!
+//! A single file is streamed with `cat` over exec stdout straight into a new local file while
+//! its sha256 is computed; at the same time the pod computes `sha256sum` and `wc -c` of the same
+//! path, and the two must agree (a truncated `kubectl cp` is a known failure). Without
+//! `sha256sum` in the image the copy is reported as unverified, never as verified. The local file
+//! is created with `O_EXCL` under a temporary name and renamed only when complete.
+//!
+//! A directory tree needs `tar`, whose stream is attacker-controlled (kubectl cp CVE-2018-1002100,
+//! CVE-2019-1002101, -11246, -11249, -11251): it is only ever unpacked by
+//! `bundle::extract`, which refuses absolute paths, `..`, links, devices and oversized entries.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::exec::{self, ExecTarget};
+use crate::{Error, Result};
+
+/// How a copy was checked.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum Verification {
+    /// Size and sha256 computed in the pod match what arrived.
+    Verified,
+    /// The pod could not compute a checksum (no `sha256sum`): only the stream's end was checked.
+    Unverified(String),
+}
+
+/// A finished single-file copy.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CopiedFile {
+    pub remote_path: String,
+    pub local_path: PathBuf,
+    pub size_bytes: u64,
+    pub sha256: String,
+    pub verification: Verification,
+}
+
+fn check_remote_path(path: &str) -> Result<()> {
+    if !path.starts_with('/') || path.contains('\0') || path.contains('\n') {
+        return Err(Error::NotUsable(format!(
+            "`{path}`: the path inside the container must be absolute"
+        )));
+    }
+    Ok(())
+}
+
+/// Copy one file out of the container into `dest` (which must not exist).
+pub async fn copy_file_out(
+    target: &ExecTarget,
+    remote_path: &str,
+    dest: &Path,
+) -> Result<CopiedFile> {
+    check_remote_path(remote_path)?;
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = dest
+        .file_name()
+        .ok_or_else(|| Error::NotUsable(format!("{}: not a file name", dest.display())))?;
+    if dest.exists() {
+        return Err(Error::NotUsable(format!(
+            "{} exists already; choose another destination",
+            dest.display()
+        )));
+    }
+    let partial = dir.join(format!(
+        ".{}.partial-{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&partial)
+        .await
+        .map_err(|e| Error::io("creating", &partial, e))?;
+    let mut writer = tokio::io::BufWriter::with_capacity(4 << 20, file);
+    // The pod hashes the file while it streams it.
+    let hash_task = {
+        let target = target.clone();
+        let path = remote_path.to_string();
+        tokio::spawn(async move { remote_checksum(&target, &path).await })
+    };
+    let mut hasher = Sha256::new();
+    let streamed = exec::stream_stdout(target, &["cat", "--", remote_path], &mut writer, |chunk| {
+        hasher.update(chunk)
+    })
+    .await;
+    let (code, stderr, size) = match streamed {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(e);
+        }
+    };
+    if let Err(e) = writer.shutdown().await {
+        let _ = tokio::fs::remove_file(&partial).await;
+        return Err(Error::io("writing", &partial, e));
+    }
+    if code != 0 {
+        let _ = tokio::fs::remove_file(&partial).await;
+        let err = String::from_utf8_lossy(&stderr).trim().to_string();
+        let hint = if code == 127 || code == 126 {
+            "the image has no `cat`: use --via ephemeral to read it through /proc/<pid>/root from an ephemeral container"
+        } else {
+            "check the path and the container's permissions"
+        };
+        return Err(Error::NotUsable(format!(
+            "cat {remote_path} in pod/{} exited with {code}: {err} — {hint}",
+            target.pod
+        )));
+    }
+    let sha256 = hex::encode(hasher.finalize());
+    let verification = match hash_task
+        .await
+        .unwrap_or_else(|e| Err(Error::Protocol(e.to_string())))
+    {
+        Ok(Some((remote_size, remote_sha))) => {
+            if remote_sha != sha256 || remote_size.is_some_and(|s| s != size) {
+                let _ = tokio::fs::remove_file(&partial).await;
+                return Err(Error::Verification(format!(
+                    "copy of {remote_path} from pod/{} does not match: received {size} bytes sha256 {sha256}, the pod reports {} bytes sha256 {remote_sha} \
+                     (the file changed during the copy, or the stream was cut); retry",
+                    target.pod,
+                    remote_size
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "?".into())
+                )));
+            }
+            Verification::Verified
+        }
+        Ok(None) => Verification::Unverified(
+            "the image has no sha256sum: the size and checksum could not be computed in the pod"
+                .into(),
+        ),
+        Err(e) => {
+            Verification::Unverified(format!("computing the checksum in the pod failed: {e}"))
+        }
+    };
+    tokio::fs::rename(&partial, dest)
+        .await
+        .map_err(|e| Error::io("renaming into place", dest, e))?;
+    Ok(CopiedFile {
+        remote_path: remote_path.to_string(),
+        local_path: dest.to_path_buf(),
+        size_bytes: size,
+        sha256,
+        verification,
+    })
+}
+
+/// `sha256sum` (and `wc -c` when present) of a file in the pod; `None` without `sha256sum`.
+async fn remote_checksum(target: &ExecTarget, path: &str) -> Result<Option<(Option<u64>, String)>> {
+    let sum = exec::run(target, &["sha256sum", "--", path], 1 << 16).await?;
+    if sum.command_missing() {
+        return Ok(None);
+    }
+    if sum.exit_code != 0 {
+        return Err(Error::Protocol(format!(
+            "sha256sum exited with {}: {}",
+            sum.exit_code,
+            String::from_utf8_lossy(&sum.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&sum.stdout);
+    let hash = text
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::Protocol(format!(
+            "sha256sum printed `{}`, not a checksum",
+            text.trim()
+        )));
+    }
+    let size = match exec::run(target, &["wc", "-c", "--", path], 1 << 16).await {
+        Ok(o) if o.exit_code == 0 => String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .and_then(|s| s.parse().ok()),
+        _ => None,
+    };
+    Ok(Some((size, hash)))
+}
