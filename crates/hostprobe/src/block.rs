@@ -57,11 +57,17 @@ fn read_device(
     };
     let flag = |v: Option<String>| v.and_then(|s| s.parse::<u8>().ok()).map(|n| n != 0);
     let major_minor = attr("dev");
-    let sectors: Option<u64> = attr("size").and_then(|s| s.parse().ok());
+    let size_text = attr("size");
+    let sectors: Option<u64> = size_text.as_deref().and_then(|s| s.parse().ok());
     let rotational = flag(attr("queue/rotational"));
     let read_only = flag(attr("ro"));
     let removable = flag(attr("removable"));
     let model = attr("device/model").filter(|m| !m.is_empty());
+    if let (Some(text), None) = (&size_text, sectors) {
+        src.warn(format!(
+            "{dir}/size: expected a number of 512-byte sectors, found {text:?}"
+        ));
+    }
     let mount_points = major_minor
         .as_deref()
         .map(|mm| {

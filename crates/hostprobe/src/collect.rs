@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::cgroups::{CgroupReport, find_hierarchies, read_cgroups};
 use crate::model::*;
-use crate::mounts::{parse_mountinfo, read_mounts};
+use crate::mounts::read_mounts;
 use crate::processes::{
     CpuSample, Membership, ProcessOptions, ProcessScope, ProcessTable, read_processes,
 };
@@ -181,6 +181,12 @@ pub fn collect(options: &CollectOptions) -> Result<Collection> {
     };
     second.interval_ms = Some(interval_ms);
     second.deltas = Some(compute_deltas(&first, &second, interval_ms));
+    let times = |s: &Snapshot| s.system.as_ref().and_then(|s| s.cpu_times.clone());
+    if let (Some(a), Some(b), Some(system)) =
+        (times(&first), times(&second), second.system.as_mut())
+    {
+        system.cpu_busy_percent = crate::system::busy_percent(&a, &b);
+    }
     second.started_at = started_at;
     second.finished_at = now_rfc3339();
     Ok(Collection {
@@ -226,9 +232,32 @@ fn collect_once(
     };
 
     let mut jobs: Vec<(&'static str, Job)> = Vec::new();
+    let busy_sample = if counters_only || options.interval.is_some() {
+        Duration::ZERO
+    } else {
+        options.cpu_sample
+    };
     jobs.push((
         "system",
-        Box::new(|src| crate::system::read_system(src).map(Section::System)),
+        Box::new(move |src| {
+            let mut system = crate::system::read_system(src)?;
+            if !busy_sample.is_zero() {
+                // Second reading of /proc/stat over the same sample as %CPU of processes.
+                src.set_progress("sleeping for the CPU busy sample");
+                std::thread::sleep(busy_sample);
+                let ticks = system.clock_ticks_per_second;
+                let later = src.text_uncaptured("/proc/stat").ok().and_then(|t| {
+                    crate::system::parse_proc_stat(&t, std::path::Path::new("/proc/stat"), ticks)
+                        .ok()
+                });
+                system.cpu_busy_percent = match (&system.cpu_times, later.and_then(|l| l.cpu_times))
+                {
+                    (Some(a), Some(b)) => crate::system::busy_percent(a, &b),
+                    _ => None,
+                };
+            }
+            Ok(Section::System(system))
+        }),
     ));
     if !counters_only {
         jobs.push((
@@ -515,7 +544,7 @@ fn uncaptured_mounts(src: &mut Sources, pid: &str) -> Result<Vec<Mount>> {
     let path = format!("/proc/{pid}/mountinfo");
     let text = src.text_uncaptured(&path)?;
     src.note(&path);
-    parse_mountinfo(&text, &src.root().path(&path), src.limits().max_mounts)
+    Ok(crate::mounts::mounts_or_warn(src, &text, &path))
 }
 
 fn delta(a: Option<u64>, b: Option<u64>) -> Option<u64> {

@@ -9,7 +9,31 @@ use crate::{Error, Result, Sources};
 pub fn read_mounts(src: &mut Sources, pid: &str) -> Result<Vec<Mount>> {
     let path = format!("/proc/{pid}/mountinfo");
     let text = src.text(&path)?;
-    parse_mountinfo(&text, &src.root().path(&path), src.limits().max_mounts)
+    Ok(mounts_or_warn(src, &text, &path))
+}
+
+/// Parse a mount table leniently: a malformed line is a warning, the other lines are kept (one
+/// bad line must not hide the cgroup and filesystem mounts).
+pub fn mounts_or_warn(src: &mut Sources, text: &str, path: &str) -> Vec<Mount> {
+    let full = src.root().path(path);
+    let max = src.limits().max_mounts;
+    let mut mounts = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if mounts.len() >= max {
+            src.warn(format!(
+                "{path}: more than {max} mounts; the rest were not read"
+            ));
+            break;
+        }
+        match parse_mountinfo_line(line, &full, index + 1) {
+            Ok(m) => mounts.push(m),
+            Err(e) => src.warn(e.to_string()),
+        }
+    }
+    mounts
 }
 
 /// Parse mountinfo lines:
@@ -24,37 +48,42 @@ pub fn parse_mountinfo(text: &str, path: &Path, max_lines: usize) -> Result<Vec<
         if mounts.len() >= max_lines {
             break;
         }
-        let bad = |what: &str| Error::parse(path, index + 1, format!("{what} in {line:?}"));
-        let fields: Vec<&str> = line.split(' ').collect();
-        let separator = fields
-            .iter()
-            .position(|f| *f == "-")
-            .ok_or_else(|| bad("no ` - ` separator"))?;
-        if separator < 6 || fields.len() < separator + 3 {
-            return Err(bad("too few fields"));
-        }
-        let number = |i: usize, name: &str| {
-            fields[i]
-                .parse::<u32>()
-                .map_err(|_| bad(&format!("{name} is not a number")))
-        };
-        mounts.push(Mount {
-            mount_id: number(0, "mount id")?,
-            parent_id: number(1, "parent id")?,
-            major_minor: fields[2].to_string(),
-            root: unescape_octal(fields[3]),
-            mount_point: unescape_octal(fields[4]),
-            options: fields[5].to_string(),
-            propagation: fields[6..separator].iter().map(|s| s.to_string()).collect(),
-            fs_type: unescape_octal(fields[separator + 1]),
-            source: unescape_octal(fields[separator + 2]),
-            super_options: fields
-                .get(separator + 3)
-                .map(|s| unescape_octal(s))
-                .unwrap_or_default(),
-        });
+        mounts.push(parse_mountinfo_line(line, path, index + 1)?);
     }
     Ok(mounts)
+}
+
+/// Parse one mountinfo line (`line_no` is for the error message).
+pub fn parse_mountinfo_line(line: &str, path: &Path, line_no: usize) -> Result<Mount> {
+    let bad = |what: &str| Error::parse(path, line_no, format!("{what} in {line:?}"));
+    let fields: Vec<&str> = line.split(' ').collect();
+    let separator = fields
+        .iter()
+        .position(|f| *f == "-")
+        .ok_or_else(|| bad("no ` - ` separator"))?;
+    if separator < 6 || fields.len() < separator + 3 {
+        return Err(bad("too few fields"));
+    }
+    let number = |i: usize, name: &str| {
+        fields[i]
+            .parse::<u32>()
+            .map_err(|_| bad(&format!("{name} is not a number")))
+    };
+    Ok(Mount {
+        mount_id: number(0, "mount id")?,
+        parent_id: number(1, "parent id")?,
+        major_minor: fields[2].to_string(),
+        root: unescape_octal(fields[3]),
+        mount_point: unescape_octal(fields[4]),
+        options: fields[5].to_string(),
+        propagation: fields[6..separator].iter().map(|s| s.to_string()).collect(),
+        fs_type: unescape_octal(fields[separator + 1]),
+        source: unescape_octal(fields[separator + 2]),
+        super_options: fields
+            .get(separator + 3)
+            .map(|s| unescape_octal(s))
+            .unwrap_or_default(),
+    })
 }
 
 /// Decode the kernel's `\ooo` escapes (space, tab, newline, backslash in mount paths).

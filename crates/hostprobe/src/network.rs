@@ -60,9 +60,16 @@ pub fn read_network(src: &mut Sources, net_dir: &str) -> Result<Network> {
         udp6: table("udp6"),
     };
     let dev_path = format!("{net_dir}/dev");
-    let interfaces = match src.text_opt(&dev_path)? {
-        Some(text) => parse_net_dev(&text, &src.root().path(&dev_path))?,
-        None => Vec::new(),
+    let interfaces = match src.text_opt(&dev_path) {
+        Ok(Some(text)) => parse_net_dev(&text, &src.root().path(&dev_path)).unwrap_or_else(|e| {
+            src.warn(e.to_string());
+            Vec::new()
+        }),
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            src.warn(e.to_string());
+            Vec::new()
+        }
     };
     Ok(Network {
         sockets,

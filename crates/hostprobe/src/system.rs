@@ -128,6 +128,30 @@ pub fn parse_proc_stat(text: &str, path: &Path, ticks_per_second: u64) -> Result
     Ok(out)
 }
 
+/// Share of CPU time spent busy (not idle, not iowait) between two readings of `/proc/stat`.
+pub fn busy_percent(before: &CpuTimes, after: &CpuTimes) -> Option<f64> {
+    let total = |t: &CpuTimes| {
+        t.user_ms
+            + t.nice_ms
+            + t.system_ms
+            + t.idle_ms
+            + t.iowait_ms
+            + t.irq_ms
+            + t.softirq_ms
+            + t.steal_ms
+    };
+    let idle = |t: &CpuTimes| t.idle_ms + t.iowait_ms;
+    let elapsed = total(after).checked_sub(total(before))?;
+    let idle_delta = idle(after).checked_sub(idle(before))?;
+    if elapsed == 0 {
+        return None;
+    }
+    Some(
+        ((elapsed.saturating_sub(idle_delta)) as f64 * 100.0 / elapsed as f64 * 10.0).round()
+            / 10.0,
+    )
+}
+
 /// Parse `/proc/loadavg`: `0.52 0.58 0.59 2/1024 12345`.
 pub fn parse_loadavg(text: &str, path: &Path) -> Result<LoadAverage> {
     let fields: Vec<&str> = text.split_whitespace().collect();
@@ -318,6 +342,24 @@ mod tests {
         assert_eq!(t.idle_ms, 10_000);
         assert!(parse_proc_stat("intr 1\n", p(), 100).is_err());
         assert!(parse_proc_stat("cpu 1 x 3\n", p(), 100).is_err());
+    }
+
+    #[test]
+    fn busy_share_between_two_readings() {
+        let a = CpuTimes {
+            user_ms: 100,
+            idle_ms: 900,
+            ..CpuTimes::default()
+        };
+        let b = CpuTimes {
+            user_ms: 400,
+            idle_ms: 1600,
+            iowait_ms: 0,
+            ..CpuTimes::default()
+        };
+        assert_eq!(busy_percent(&a, &b), Some(30.0));
+        assert_eq!(busy_percent(&a, &a), None);
+        assert_eq!(busy_percent(&b, &a), None);
     }
 
     #[test]
