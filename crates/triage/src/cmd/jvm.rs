@@ -1,9 +1,350 @@
-//! Placeholder for `triage jvm …` (HotSpot attach).
-use clap::Subcommand;
+//! `triage jvm …`: thread dumps, class histograms, any diagnostic command and heap dumps from a
+//! HotSpot JVM, spoken natively over its attach socket (no JDK needed in the target or here).
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use hotspot::{AttachOptions, Compression, ExecOptions, HeapDumpOptions, Jvm, Progress};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::exit;
+use crate::output::{human_bytes, table};
+
+const TARGET_HELP: &str = "The JVM: pid:N (host pid; containers are reached through /proc/N/root)";
 
 #[derive(Subcommand, Debug)]
-pub enum JvmCommand {}
+pub enum JvmCommand {
+    /// Thread dump with lock information (like `jstack -l`), as the JVM prints it.
+    Threads(ThreadsArgs),
+    /// Class histogram: instances and shallow bytes per class (live objects after a full GC,
+    /// or every object with --all).
+    Histogram(HistogramArgs),
+    /// Run any diagnostic command, e.g. `triage jvm jcmd pid:42 -- GC.heap_info`; the output is
+    /// the JVM's, unchanged.
+    Jcmd(JcmdArgs),
+    /// Heap dump: written in the target's own /tmp, streamed out through /proc/<pid>/root
+    /// (compressed with zstd unless the output ends in .hprof), then deleted in the target.
+    Heapdump(HeapdumpArgs),
+}
+
+/// `pid:N`
+#[derive(Debug, Clone, Copy)]
+pub struct JvmTarget {
+    pub pid: u32,
+}
+
+fn parse_target(s: &str) -> Result<JvmTarget, String> {
+    let pid = s
+        .strip_prefix("pid:")
+        .ok_or_else(|| format!("`{s}` is not a JVM target: use pid:N (e.g. pid:1234)"))?;
+    match pid.parse::<u32>() {
+        Ok(pid) if pid > 0 => Ok(JvmTarget { pid }),
+        _ => Err(format!(
+            "`{pid}` is not a process id: use pid:N (e.g. pid:1234)"
+        )),
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct Waits {
+    /// Seconds to wait for the JVM to answer (for heapdump: for the dump file to grow) before
+    /// giving up.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    timeout: u64,
+    /// Seconds to wait for the attach listener to start after SIGQUIT.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    attach_timeout: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct ThreadsArgs {
+    #[arg(value_parser = parse_target, help = TARGET_HELP)]
+    target: JvmTarget,
+    #[command(flatten)]
+    waits: Waits,
+}
+
+#[derive(Args, Debug)]
+pub struct HistogramArgs {
+    #[arg(value_parser = parse_target, help = TARGET_HELP)]
+    target: JvmTarget,
+    /// Count every object, reachable or not, and skip the full GC a live histogram costs.
+    #[arg(long)]
+    all: bool,
+    /// Print JSON: {"histogram": [{"class", "instances", "bytes"}…], totals}.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    waits: Waits,
+}
+
+#[derive(Args, Debug)]
+pub struct JcmdArgs {
+    #[arg(value_parser = parse_target, help = TARGET_HELP)]
+    target: JvmTarget,
+    /// The diagnostic command and its arguments, after `--` (e.g. `-- VM.flags -all`; `help`
+    /// lists them).
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+    #[command(flatten)]
+    waits: Waits,
+}
+
+#[derive(Args, Debug)]
+pub struct HeapdumpArgs {
+    #[arg(value_parser = parse_target, help = TARGET_HELP)]
+    target: JvmTarget,
+    /// Dump every object, reachable or not (no full GC before the dump).
+    #[arg(long)]
+    all: bool,
+    /// Output file [default: heap-<process name>-<UTC time>.hprof.zst]; plain HPROF when it ends
+    /// in .hprof, zstd otherwise.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// Directory, as the JVM sees it, where the JVM writes the dump before it is copied out.
+    #[arg(long, value_name = "DIR", default_value = "/tmp")]
+    target_dir: PathBuf,
+    /// Dump even if the target directory looks too small for the heap in use.
+    #[arg(long)]
+    no_space_check: bool,
+    /// Print the result (path, sizes, sha256) as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    waits: Waits,
+}
 
 pub fn run(command: JvmCommand) -> anyhow::Result<u8> {
-    match command {}
+    match command {
+        JvmCommand::Threads(args) => threads(args),
+        JvmCommand::Histogram(args) => histogram(args),
+        JvmCommand::Jcmd(args) => jcmd(args),
+        JvmCommand::Heapdump(args) => heapdump(args),
+    }
+}
+
+/// Set by SIGINT/SIGTERM/SIGHUP so long operations stop and clean up the target.
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_signal: libc::c_int) {
+    CANCEL.store(true, Ordering::SeqCst);
+}
+
+/// Route Ctrl-C (and termination) to [`CANCEL`]. No SA_RESTART: blocking reads return early.
+fn install_cancel_handler() {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: a zeroed sigaction with a handler that only stores to an atomic (async-signal
+        // safe) and an empty mask is valid.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+fn attach(target: JvmTarget, waits: &Waits) -> anyhow::Result<Jvm> {
+    let options = AttachOptions {
+        attach_timeout: Duration::from_secs(waits.attach_timeout),
+    };
+    Jvm::attach_with(target.pid, &options)
+        .with_context(|| format!("attaching to the JVM pid:{}", target.pid))
+}
+
+fn exec_options(waits: &Waits) -> ExecOptions<'static> {
+    ExecOptions {
+        response_timeout: Duration::from_secs(waits.timeout),
+        cancel: Some(&CANCEL),
+    }
+}
+
+fn threads(args: ThreadsArgs) -> anyhow::Result<u8> {
+    install_cancel_handler();
+    let jvm = attach(args.target, &args.waits)?;
+    let mut stdout = std::io::stdout().lock();
+    jvm.execute(
+        "threaddump",
+        &["-l"],
+        &mut stdout,
+        &exec_options(&args.waits),
+    )
+    .with_context(|| format!("thread dump of pid:{}", args.target.pid))?;
+    stdout.flush().context("writing to stdout")?;
+    Ok(exit::OK)
+}
+
+fn jcmd(args: JcmdArgs) -> anyhow::Result<u8> {
+    install_cancel_handler();
+    let line = args.command.join(" ");
+    let jvm = attach(args.target, &args.waits)?;
+    let mut stdout = std::io::stdout().lock();
+    jvm.execute("jcmd", &[&line], &mut stdout, &exec_options(&args.waits))
+        .with_context(|| format!("running `{line}` in pid:{}", args.target.pid))?;
+    stdout.flush().context("writing to stdout")?;
+    Ok(exit::OK)
+}
+
+fn histogram(args: HistogramArgs) -> anyhow::Result<u8> {
+    install_cancel_handler();
+    let jvm = attach(args.target, &args.waits)?;
+    let histogram = jvm
+        .class_histogram(args.all, &exec_options(&args.waits))
+        .with_context(|| format!("class histogram of pid:{}", args.target.pid))?;
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        let value = serde_json::json!({
+            "pid": args.target.pid,
+            "live_only": !args.all,
+            "histogram": histogram.histogram,
+            "total_instances": histogram.total_instances,
+            "total_bytes": histogram.total_bytes,
+        });
+        serde_json::to_writer_pretty(&mut stdout, &value).context("writing JSON to stdout")?;
+        writeln!(stdout).context("writing to stdout")?;
+    } else {
+        let mut rows: Vec<Vec<String>> = histogram
+            .histogram
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                vec![
+                    (i + 1).to_string(),
+                    e.instances.to_string(),
+                    human_bytes(e.bytes),
+                    e.class.clone(),
+                ]
+            })
+            .collect();
+        rows.push(vec![
+            "Total".into(),
+            histogram.total_instances.to_string(),
+            human_bytes(histogram.total_bytes),
+            String::new(),
+        ]);
+        stdout
+            .write_all(table(&["#", "INSTANCES", "BYTES", "CLASS"], &rows).as_bytes())
+            .context("writing to stdout")?;
+    }
+    stdout.flush().context("writing to stdout")?;
+    Ok(exit::OK)
+}
+
+/// `heap-<name>-<UTC timestamp>.hprof.zst` in the current directory.
+fn default_output_name(process_name: &str) -> PathBuf {
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
+    PathBuf::from(format!("heap-{process_name}-{stamp}.hprof.zst"))
+}
+
+fn heapdump(args: HeapdumpArgs) -> anyhow::Result<u8> {
+    install_cancel_handler();
+    let jvm = attach(args.target, &args.waits)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_output_name(&jvm.target().name));
+    if out.exists() {
+        bail!(
+            "{} already exists: choose another --out (triage never overwrites a dump)",
+            out.display()
+        );
+    }
+    let options = HeapDumpOptions {
+        live_only: !args.all,
+        target_dir: args.target_dir.clone(),
+        check_space: !args.no_space_check,
+        stall_timeout: Duration::from_secs(args.waits.timeout),
+        compression: Compression::for_path(&out),
+        cancel: Some(&CANCEL),
+    };
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} JVM pid {msg} writing the heap dump: {bytes} ({elapsed})",
+        )
+        .expect("valid progress template"),
+    );
+    bar.set_message(args.target.pid.to_string());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let mut copying = false;
+    let mut on_progress = |p: Progress| match p {
+        Progress::Dumping { written_bytes } => bar.set_position(written_bytes),
+        Progress::Copying {
+            copied_bytes,
+            total_bytes,
+        } => {
+            if !copying {
+                copying = true;
+                bar.set_length(total_bytes);
+                bar.set_position(0);
+                bar.reset_eta();
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{bar:30} copying out {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                    )
+                    .expect("valid progress template"),
+                );
+            }
+            bar.set_position(copied_bytes);
+        }
+    };
+    let result = hotspot::dump_heap_to_path(&jvm, &options, &out, &mut on_progress);
+    bar.finish_and_clear();
+    let report = result
+        .with_context(|| format!("heap dump of pid:{} to {}", args.target.pid, out.display()))?;
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        let value = serde_json::json!({
+            "pid": args.target.pid,
+            "path": out,
+            "live_only": !args.all,
+            "report": report,
+        });
+        serde_json::to_writer_pretty(&mut stdout, &value).context("writing JSON to stdout")?;
+        writeln!(stdout).context("writing to stdout")?;
+    } else {
+        writeln!(
+            stdout,
+            "{}\n  size    {} ({} bytes; dump {} bytes, {})\n  sha256  {}\n  time    dump {:.1} s, copy {:.1} s",
+            out.display(),
+            human_bytes(report.output_bytes),
+            report.output_bytes,
+            report.dump_bytes,
+            if report.compression == "zstd" { "zstd" } else { "uncompressed" },
+            report.sha256,
+            report.dump_ms as f64 / 1000.0,
+            report.copy_ms as f64 / 1000.0,
+        )
+        .context("writing to stdout")?;
+    }
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_must_be_pid_colon_number() {
+        assert_eq!(parse_target("pid:42").map(|t| t.pid), Ok(42));
+        assert!(parse_target("42").unwrap_err().contains("pid:N"));
+        assert!(parse_target("pid:x").is_err());
+        assert!(parse_target("pid:0").is_err());
+        assert!(parse_target("pod:web-0").is_err());
+    }
+
+    #[test]
+    fn default_name_has_process_name_and_utc_stamp() {
+        let name = default_output_name("orders").to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("heap-orders-") && name.ends_with("Z.hprof.zst"),
+            "{name}"
+        );
+        let stamp = &name["heap-orders-".len()..name.len() - ".hprof.zst".len()];
+        assert_eq!(stamp.len(), 16, "{stamp}");
+        assert_eq!(&stamp[8..9], "T");
+    }
 }
