@@ -11,6 +11,7 @@
 //! Not for: collecting (see `hostprobe`), redacting (see `redact`; the writer only calls a
 //! [`TextFilter`] you hand it), or analysing (see `analyze`).
 
+pub mod extract;
 pub mod manifest;
 pub mod reader;
 pub mod writer;
