@@ -1,0 +1,378 @@
+//! Uploads against real object-store servers started by the tests: S3 through moto's server
+//! (PyPI `moto[server]`) and Azure Blob through azurite (npm `azurite`). Nothing is mocked.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::Digest;
+use sink::{Delivery, Destination, Env, RetrySettings, UploadOptions, deliver, write_stream};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_listening(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited before listening: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what} did not listen on 127.0.0.1:{port} within 60 s");
+}
+
+fn start_moto(test: &str) -> Option<Server> {
+    let program = testkit::require_program("moto_server", test)?;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(program)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting moto_server");
+    wait_listening(port, &mut child, "moto_server");
+    Some(Server {
+        child,
+        port,
+        _dir: dir,
+    })
+}
+
+fn start_azurite(test: &str) -> Option<Server> {
+    let program = testkit::require_program("azurite-blob", test)?;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(program)
+        .args([
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &port.to_string(),
+            "--silent",
+            "--skipApiVersionCheck",
+            "--location",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting azurite-blob");
+    wait_listening(port, &mut child, "azurite-blob");
+    Some(Server {
+        child,
+        port,
+        _dir: dir,
+    })
+}
+
+/// A raw HTTP request to the local test server (moto does not check signatures by default).
+fn http(port: u16, method: &str, path: &str) -> (u16, Vec<u8>) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response);
+    let status: u16 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body_start = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+        .unwrap_or(response.len());
+    (status, response[body_start..].to_vec())
+}
+
+fn s3_env(port: u16) -> Env {
+    Env::from_pairs(
+        [
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing-secret"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT", &format!("http://127.0.0.1:{port}")),
+            ("AWS_VIRTUAL_HOSTED_STYLE_REQUEST", "false"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+}
+
+fn quick_retry() -> RetrySettings {
+    RetrySettings {
+        max_retries: 1,
+        retry_timeout: Duration::from_secs(3),
+        request_timeout: Duration::from_secs(30),
+    }
+}
+
+/// Deterministic pseudo-random bytes (incompressible, so nothing is accidentally deduplicated).
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn s3_multipart_upload_roundtrip() {
+    let Some(moto) = start_moto("s3_multipart_upload_roundtrip") else {
+        return;
+    };
+    assert_eq!(http(moto.port, "PUT", "/dumps").0, 200);
+    let dest = Destination::parse("s3://dumps/heaps/", &s3_env(moto.port), quick_retry()).unwrap();
+    let data = pattern(23 << 20, 7);
+    let options = UploadOptions {
+        chunk_size: 5 << 20,
+        ..Default::default()
+    };
+    let receipt = rt()
+        .block_on(write_stream(&dest, "heap-a.hprof", &data[..], &options))
+        .unwrap();
+    assert_eq!(receipt.location, "s3://dumps/heaps/heap-a.hprof");
+    assert_eq!(receipt.size_bytes, data.len() as u64);
+    assert_eq!(receipt.sha256, hex::encode(sha2::Sha256::digest(&data)));
+    // Read it back through the server itself.
+    let (status, body) = http(moto.port, "GET", "/dumps/heaps/heap-a.hprof");
+    assert_eq!(status, 200);
+    assert_eq!(body.len(), data.len());
+    assert!(body == data, "the object's bytes differ from what was sent");
+    // Never overwrite.
+    let again = rt()
+        .block_on(write_stream(&dest, "heap-a.hprof", &b"x"[..], &options))
+        .unwrap_err();
+    assert!(again.to_string().contains("already exists"), "{again}");
+}
+
+#[test]
+fn s3_missing_bucket_is_a_clear_error() {
+    let Some(moto) = start_moto("s3_missing_bucket_is_a_clear_error") else {
+        return;
+    };
+    let dest =
+        Destination::parse("s3://no-such-bucket/x/", &s3_env(moto.port), quick_retry()).unwrap();
+    let err = rt()
+        .block_on(write_stream(
+            &dest,
+            "a.bin",
+            &b"hello"[..],
+            &UploadOptions::default(),
+        ))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("s3://no-such-bucket/x/a.bin"), "{text}");
+    assert!(
+        text.contains("does not exist") || text.contains("NoSuchBucket"),
+        "{text}"
+    );
+}
+
+/// A reader that produces `total` bytes slowly, so a server can be stopped mid-upload.
+struct Slow {
+    data: Vec<u8>,
+    pos: usize,
+    step: usize,
+}
+
+impl tokio::io::AsyncRead for Slow {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let end = (self.pos + self.step)
+            .min(self.data.len())
+            .min(self.pos + buf.remaining());
+        let chunk = self.data[self.pos..end].to_vec();
+        buf.put_slice(&chunk);
+        self.pos = end;
+        std::thread::sleep(Duration::from_millis(5));
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[test]
+fn interrupted_upload_retries_then_keeps_a_local_copy() {
+    let Some(mut moto) = start_moto("interrupted_upload_retries_then_keeps_a_local_copy") else {
+        return;
+    };
+    assert_eq!(http(moto.port, "PUT", "/dumps").0, 200);
+    let dest = Destination::parse("s3://dumps/", &s3_env(moto.port), quick_retry()).unwrap();
+    let data = pattern(30 << 20, 11);
+    let fallback = tempfile::tempdir().unwrap();
+    let options = UploadOptions {
+        chunk_size: 5 << 20,
+        attempts: 2,
+        backoff: Duration::from_millis(200),
+        ..Default::default()
+    };
+    // Stop the server shortly after the upload starts.
+    let pid = moto.child.id();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1000));
+        // SAFETY: plain kill(2) on a child we started.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    });
+    let data_for_open = data.clone();
+    let outcome = rt()
+        .block_on(deliver(
+            &dest,
+            "heap-b.hprof",
+            || {
+                let d = data_for_open.clone();
+                async move {
+                    Ok(Slow {
+                        data: d,
+                        pos: 0,
+                        step: 64 << 10,
+                    })
+                }
+            },
+            &options,
+            fallback.path(),
+        ))
+        .unwrap();
+    killer.join().unwrap();
+    let _ = moto.child.wait();
+    match outcome {
+        Delivery::Delivered(r) => {
+            panic!("an upload to a stopped server was reported as delivered: {r:?}")
+        }
+        Delivery::KeptLocally {
+            receipt,
+            upload_error,
+            attempts,
+        } => {
+            assert_eq!(attempts, 2);
+            assert!(!upload_error.is_empty());
+            let local = std::fs::read(fallback.path().join("heap-b.hprof")).unwrap();
+            assert_eq!(local.len(), data.len());
+            assert!(local == data);
+            assert_eq!(receipt.sha256, hex::encode(sha2::Sha256::digest(&data)));
+        }
+    }
+}
+
+#[test]
+fn azure_blob_upload_roundtrip() {
+    let Some(azurite) = start_azurite("azure_blob_upload_roundtrip") else {
+        return;
+    };
+    // Well-known development account of the Azure storage emulator.
+    let env = Env::from_pairs(
+        [
+            ("AZURE_STORAGE_ACCOUNT_NAME", "devstoreaccount1"),
+            (
+                "AZURE_STORAGE_ACCOUNT_KEY",
+                "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+            ),
+            ("AZURE_STORAGE_ENDPOINT", &format!("http://127.0.0.1:{}/devstoreaccount1", azurite.port)),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    // Before the container exists the upload must fail with a message naming the location.
+    let dest = Destination::parse("az://dumps/heaps/", &env, quick_retry()).unwrap();
+    let missing = rt()
+        .block_on(write_stream(
+            &dest,
+            "x.bin",
+            &b"x"[..],
+            &UploadOptions::default(),
+        ))
+        .unwrap_err();
+    assert!(
+        missing.to_string().contains("az://dumps/heaps/x.bin"),
+        "{missing}"
+    );
+    create_azure_container(azurite.port, "dumps");
+    let data = pattern(12 << 20, 3);
+    let options = UploadOptions {
+        chunk_size: 5 << 20,
+        ..Default::default()
+    };
+    let receipt = rt()
+        .block_on(write_stream(&dest, "heap-c.hprof", &data[..], &options))
+        .unwrap();
+    assert_eq!(receipt.size_bytes, data.len() as u64);
+    assert_eq!(receipt.location, "az://dumps/heaps/heap-c.hprof");
+    // Read back with object_store's own client, independent of the upload path.
+    let (store, path) = match &dest {
+        Destination::Store { store, prefix, .. } => {
+            (store.clone(), prefix.clone().join("heap-c.hprof"))
+        }
+        _ => unreachable!(),
+    };
+    let back = rt().block_on(async move {
+        use object_store::ObjectStoreExt;
+        store.get(&path).await.unwrap().bytes().await.unwrap()
+    });
+    assert!(back[..] == data[..]);
+}
+
+/// Create a container with a Shared Key signed request, as the Azure REST API requires.
+fn create_azure_container(port: u16, name: &str) {
+    use base64::Engine;
+    use hmac::Mac;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let account = "devstoreaccount1";
+    let key = b64.decode(
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+    );
+    let date = jiff::Timestamp::now()
+        .strftime("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let version = "2021-08-06";
+    let string_to_sign = format!(
+        "PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{version}\n/{account}/{account}/{name}\nrestype:container"
+    );
+    let key = key.expect("the emulator key is valid base64");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(string_to_sign.as_bytes());
+    let signature = b64.encode(mac.finalize().into_bytes());
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "PUT /{account}/{name}?restype=container HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nx-ms-date: {date}\r\nx-ms-version: {version}\r\nAuthorization: SharedKey {account}:{signature}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 201"),
+        "creating the container failed: {response}"
+    );
+}
