@@ -8,9 +8,9 @@
 //! there run their regexes on those lines (clipped to a window around the anchor when a line is
 //! longer than `max_secret_bytes`).
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
-use crate::rules::{self, Check, Matcher, Rule};
+use crate::rules::{self, Check, Gate, Matcher, Rule};
 
 /// One redaction decided by the engine, offsets relative to the scanned buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,14 +34,23 @@ pub(crate) struct Span {
 #[derive(Debug)]
 pub(crate) struct Engine {
     rules: Vec<Rule>,
-    /// Anchor pattern id → the rules it triggers (indices into `rules`).
-    anchor_rules: Vec<Vec<usize>>,
+    /// Anchor pattern id → the rules it may trigger (indices into `rules`), each behind its gate.
+    anchor_rules: Vec<Vec<Trigger>>,
     prefilter: Option<AhoCorasick>,
     /// Rules without anchors: run over the whole buffer.
     unanchored: Vec<usize>,
     /// Name index → the kubernetes-service-account-token name index, for JWT classification.
     k8s_name: Option<usize>,
     max_secret_bytes: usize,
+}
+
+/// One rule behind one anchor.
+#[derive(Debug)]
+struct Trigger {
+    rule: usize,
+    gate: Gate,
+    /// The anchor as the rule spells it (for [`Gate::Exact`]).
+    exact: Vec<u8>,
 }
 
 /// A stretch of the buffer (usually one line) and the rules to run on it.
@@ -58,18 +67,24 @@ impl Engine {
         max_secret_bytes: usize,
     ) -> Result<Self, aho_corasick::BuildError> {
         let mut anchors: Vec<Vec<u8>> = Vec::new();
-        let mut anchor_rules: Vec<Vec<usize>> = Vec::new();
+        let mut anchor_rules: Vec<Vec<Trigger>> = Vec::new();
         let mut unanchored = Vec::new();
         for (i, rule) in rules.iter().enumerate() {
             if rule.anchors.is_empty() {
                 unanchored.push(i);
             }
             for anchor in &rule.anchors {
-                match anchors.iter().position(|a| a == anchor) {
-                    Some(id) => anchor_rules[id].push(i),
+                let lower = anchor.to_ascii_lowercase();
+                let trigger = Trigger {
+                    rule: i,
+                    gate: rule.gate,
+                    exact: anchor.clone(),
+                };
+                match anchors.iter().position(|a| *a == lower) {
+                    Some(id) => anchor_rules[id].push(trigger),
                     None => {
-                        anchors.push(anchor.clone());
-                        anchor_rules.push(vec![i]);
+                        anchors.push(lower);
+                        anchor_rules.push(vec![trigger]);
                     }
                 }
             }
@@ -81,6 +96,7 @@ impl Engine {
                 AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
                     .build(&anchors)?,
             )
         };
@@ -104,11 +120,17 @@ impl Engine {
             let mut current: Option<Region> = None;
             for hit in ac.find_iter(buf) {
                 let p = hit.start();
-                let triggered = &self.anchor_rules[hit.pattern().as_usize()];
+                let end_of_anchor = hit.end();
+                let triggers = &self.anchor_rules[hit.pattern().as_usize()];
+                let passes = |t: &&Trigger| gate_passes(t, buf, p, end_of_anchor);
+                if !triggers.iter().any(|t| passes(&t)) {
+                    continue;
+                }
+                let triggered = triggers.iter().filter(passes).map(|t| t.rule);
                 if let Some(region) = current.as_mut()
                     && p < region.end
                 {
-                    for &r in triggered {
+                    for r in triggered {
                         region.rules[r] = true;
                     }
                     // A window cut short of its line's end must still reach `window` bytes
@@ -129,7 +151,7 @@ impl Engine {
                 match current.as_mut() {
                     Some(region) if start <= region.end => {
                         region.end = region.end.max(end);
-                        for &r in triggered {
+                        for r in triggered {
                             region.rules[r] = true;
                         }
                     }
@@ -138,7 +160,7 @@ impl Engine {
                             self.scan_region(buf, eof, &done, &mut spans);
                         }
                         let mut rules = vec![false; self.rules.len()];
-                        for &r in triggered {
+                        for r in triggered {
                             rules[r] = true;
                         }
                         current = Some(Region { start, end, rules });
@@ -289,6 +311,54 @@ impl Engine {
         }
         span.unterminated_pem = true;
         span
+    }
+}
+
+/// The cheap test at an anchor hit (see [`Gate`]).
+fn gate_passes(trigger: &Trigger, buf: &[u8], start: usize, end: usize) -> bool {
+    match trigger.gate {
+        Gate::None => true,
+        Gate::Exact => buf[start..end] == trigger.exact[..],
+        Gate::FollowedByBlank => matches!(buf.get(end), Some(b' ' | b'\t')),
+        Gate::Keyword => {
+            let is_key = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
+            let mut i = end;
+            let limit = (end + 64).min(buf.len());
+            while i < limit && is_key(buf[i]) {
+                i += 1;
+            }
+            if buf.get(i) == Some(&b'\\') {
+                i += 1;
+            }
+            if matches!(buf.get(i), Some(b'"' | b'\'')) {
+                i += 1;
+            }
+            while matches!(buf.get(i), Some(b' ' | b'\t')) {
+                i += 1;
+            }
+            if matches!(buf.get(i), Some(b'=' | b':' | b'>')) {
+                return true;
+            }
+            // `--db-password value`: the key starts with a dash.
+            let mut k = start;
+            let floor = start.saturating_sub(128);
+            while k > floor && is_key(buf[k - 1]) {
+                k -= 1;
+            }
+            buf[k] == b'-'
+        }
+        Gate::UrlUserinfo => {
+            let limit = (end + 512).min(buf.len());
+            for &b in &buf[end..limit] {
+                match b {
+                    b'@' => return true,
+                    b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>' | 0 => return false,
+                    _ if b.is_ascii_whitespace() => return false,
+                    _ => {}
+                }
+            }
+            false
+        }
     }
 }
 

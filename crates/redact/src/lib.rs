@@ -625,7 +625,7 @@ fn user_rule(user: &UserRule, name: usize) -> Result<rules::Rule, Error> {
             let anchors = if text.contains('\n') {
                 Vec::new()
             } else {
-                vec![text.to_ascii_lowercase().into_bytes()]
+                vec![text.clone().into_bytes()]
             };
             (regex::escape(text), anchors)
         }
@@ -633,6 +633,7 @@ fn user_rule(user: &UserRule, name: usize) -> Result<rules::Rule, Error> {
     Ok(rules::Rule {
         name,
         anchors,
+        gate: rules::Gate::Exact,
         matcher: rules::Matcher::Regex(rules::compile(&user.name, &pattern)?),
         check: rules::Check::None,
     })

@@ -44,6 +44,23 @@ pub(crate) enum Check {
     Jwt,
 }
 
+/// A cheap test at an anchor hit, before any regex runs: most occurrences of `token` or
+/// `://` in logs are prose or plain URLs, and the gate turns them away in a few byte compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Every hit counts.
+    None,
+    /// The anchor must appear with exactly the case written in the rule (`AKIA`, `eyJ`).
+    Exact,
+    /// A key word: followed (after more key characters and an optional quote) by `=`, `:` or
+    /// `>`, or part of a `--flag`.
+    Keyword,
+    /// `bearer` / `basic` followed by a blank.
+    FollowedByBlank,
+    /// `://` with an `@` in the authority (user information present).
+    UrlUserinfo,
+}
+
 /// How a rule finds its match.
 #[derive(Debug)]
 pub(crate) enum Matcher {
@@ -57,9 +74,11 @@ pub(crate) enum Matcher {
 pub(crate) struct Rule {
     /// Index into the redactor's list of names (several rules may share one name).
     pub name: usize,
-    /// Lower-case ASCII strings, one of which occurs near every match; empty means "scan
-    /// every chunk in full" (user regexes, whose text we cannot reason about).
+    /// ASCII strings (matched case-insensitively), one of which occurs near every match; empty
+    /// means "scan every chunk in full" (user regexes, whose text we cannot reason about).
     pub anchors: Vec<Vec<u8>>,
+    /// Checked at every anchor hit before the rule is run.
+    pub gate: Gate,
     pub matcher: Matcher,
     pub check: Check,
 }
@@ -102,15 +121,23 @@ const DB_SCHEMES: &str = r"(?:jdbc:)?(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:
 struct Spec {
     name: &'static str,
     anchors: Vec<String>,
+    gate: Gate,
     regex: String,
     check: Check,
     pem: bool,
 }
 
-fn spec(name: &'static str, anchors: &[&str], regex: impl Into<String>, check: Check) -> Spec {
+fn spec(
+    name: &'static str,
+    anchors: &[&str],
+    gate: Gate,
+    regex: impl Into<String>,
+    check: Check,
+) -> Spec {
     Spec {
         name,
         anchors: anchors.iter().map(|a| a.to_string()).collect(),
+        gate,
         regex: regex.into(),
         check,
         pem: false,
@@ -125,6 +152,7 @@ fn default_specs() -> Vec<Spec> {
         spec(
             "gcp-service-account-key",
             &["private_key"],
+            Gate::Keyword,
             r#"(?i)"private_key"[ \t]*:[ \t]*"(?P<s>(?:[^"\\\r\n]|\\.)*)""#,
             Check::Value,
         ),
@@ -133,33 +161,38 @@ fn default_specs() -> Vec<Spec> {
             // "private_key" (not "private_key_id"): anchors are found without overlaps, so the
             // shorter one is what the prefilter reports.
             &["private_key"],
+            Gate::Keyword,
             r#"(?i)"private_key_id"[ \t]*:[ \t]*"(?P<s>[0-9a-f]{16,})""#,
             Check::None,
         ),
         // JWTs (classified as Kubernetes service-account tokens when the payload says so).
         spec(
             "jwt",
-            &["eyj"],
+            &["eyJ"],
+            Gate::Exact,
             r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*",
             Check::Jwt,
         ),
         spec(
             "aws-access-key-id",
             &[
-                "akia", "asia", "aida", "aroa", "aipa", "anpa", "anva", "agpa", "abia", "acca",
+                "AKIA", "ASIA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "AGPA", "ABIA", "ACCA",
             ],
+            Gate::Exact,
             r"\b(?:AKIA|ASIA|AIDA|AROA|AIPA|ANPA|ANVA|AGPA|ABIA|ACCA)[A-Z0-9]{16}\b",
             Check::None,
         ),
         spec(
             "aws-secret-access-key",
             &["secret"],
+            Gate::Keyword,
             r#"(?i)[a-z0-9_.-]*(?:secret[_.-]?access[_.-]?key|aws[_.-]?secret[_.-]?key|aws[_.-]?secret)\\?["']?[ \t]*(?:=|:|=>)[ \t]*\\?["']?(?P<s>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
             Check::None,
         ),
         spec(
             "github-token",
             &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
+            Gate::Exact,
             r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})\b",
             Check::None,
         ),
@@ -168,18 +201,21 @@ fn default_specs() -> Vec<Spec> {
             &[
                 "xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "xoxe-", "xapp-",
             ],
+            Gate::Exact,
             r"\b(?:xox[abposre]-[A-Za-z0-9-]{10,250}|xapp-[0-9]-[A-Za-z0-9-]{10,250})",
             Check::None,
         ),
         spec(
             "slack-token",
             &["hooks.slack.com"],
+            Gate::None,
             r"(?i)hooks\.slack\.com/(?:services|workflows|triggers)/(?P<s>[A-Za-z0-9/_-]{10,})",
             Check::None,
         ),
         Spec {
             name: "pem-private-key",
-            anchors: vec!["-----begin ".to_string()],
+            anchors: vec!["-----BEGIN ".to_string()],
+            gate: Gate::Exact,
             regex: r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----".to_string(),
             check: Check::None,
             pem: true,
@@ -189,12 +225,14 @@ fn default_specs() -> Vec<Spec> {
         spec(
             "database-connection-string",
             &["://"],
+            Gate::UrlUserinfo,
             format!(r#"(?i)\b{DB_SCHEMES}://[^\s:/?#@"'<>\[\]]*:(?P<s>[^\s/?#"'<>]*)@"#),
             Check::Value,
         ),
         spec(
             "database-connection-string",
-            &["://", "jdbc:"],
+            &["password", "passwd", "pwd"],
+            Gate::Keyword,
             format!(
                 r#"(?i)\b(?:{DB_SCHEMES}://|jdbc:[a-z0-9]+:)[^\s"']*?[?&;](?:password|pwd|passwd|pass)=(?P<s>[^&;\s"']+)"#
             ),
@@ -203,30 +241,35 @@ fn default_specs() -> Vec<Spec> {
         spec(
             "database-connection-string",
             &["jdbc:"],
+            Gate::None,
             r#"(?i)\bjdbc:oracle:[a-z]+:(?:@)?[^/\s@:"']+/(?P<s>[^@\s"']+)@"#,
             Check::Value,
         ),
         spec(
             "database-connection-string",
             &["password", "pwd"],
+            Gate::Keyword,
             r#"(?i)\b(?:server|data source|host|address|addr|network address)[ \t]*=[^;\r\n]*;(?:[^;\r\n]*;)*?[ \t]*(?:password|pwd)[ \t]*=[ \t]*(?P<s>[^;"'\r\n]+)"#,
             Check::Value,
         ),
         spec(
             "authorization-header",
             &["authorization"],
+            Gate::Keyword,
             r#"(?i)\b(?:proxy-)?authorization\\?["']?[ \t]*[:=][ \t]*\\?["']?(?:(?:bearer|basic|token|digest|negotiate|ntlm|aws4-hmac-sha256|apikey|sso-key)[ \t]+)?(?P<s>[^\s"'\\][^\r\n"'\\]*)"#,
             Check::Value,
         ),
         spec(
             "authorization-header",
             &["bearer", "basic"],
+            Gate::FollowedByBlank,
             r"(?i)\b(?:bearer|basic)[ \t]+(?P<s>[A-Za-z0-9._~+/=-]{16,})",
             Check::RandomLooking,
         ),
         spec(
             "url-userinfo",
             &["://"],
+            Gate::UrlUserinfo,
             r#"(?i)\b[a-z][a-z0-9+.-]{1,31}://[^\s:/?#@"'<>\[\]]*:(?P<s>[^\s/?#"'<>]*)@"#,
             Check::Value,
         ),
@@ -235,6 +278,7 @@ fn default_specs() -> Vec<Spec> {
     specs.push(spec(
         "password-assignment",
         &kw_anchors,
+        Gate::Keyword,
         format!(r#"(?i){key}\\?["']?[ \t]*(?:=|:|=>)[ \t]*{VALUE}"#),
         Check::ValueNotPath,
     ));
@@ -242,6 +286,7 @@ fn default_specs() -> Vec<Spec> {
     specs.push(spec(
         "password-assignment",
         &kw_anchors,
+        Gate::Keyword,
         format!(
             r#"(?i)(?:^|[\s\x00])--?{key}[ \t\x00]+(?:"(?P<s1>[^"\r\n]*)"|'(?P<s2>[^'\r\n]*)'|(?P<s3>[^\s\x00"'-][^\s\x00]*))"#
         ),
@@ -251,6 +296,7 @@ fn default_specs() -> Vec<Spec> {
     specs.push(spec(
         "password-assignment",
         &kw_anchors,
+        Gate::Keyword,
         format!(r"(?i)<(?P<key>[a-z0-9_.:-]*(?:{KEYWORDS}){KEY_SUFFIX})>(?P<s>[^<\r\n]+)</"),
         Check::Value,
     ));
@@ -279,6 +325,7 @@ pub(crate) fn default_rules(
         rules.push(Rule {
             name,
             anchors: spec.anchors.into_iter().map(String::into_bytes).collect(),
+            gate: spec.gate,
             matcher: if spec.pem {
                 Matcher::Pem(regex)
             } else {
@@ -459,7 +506,7 @@ mod tests {
             "default rules all have anchors"
         );
         for rule in &rules {
-            for anchor in &rule.anchors {
+            for anchor in rule.anchors.iter().filter(|_| rule.gate != Gate::Exact) {
                 assert_eq!(
                     anchor,
                     &anchor.to_ascii_lowercase(),
