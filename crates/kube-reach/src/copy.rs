@@ -186,3 +186,107 @@ async fn remote_checksum(target: &ExecTarget, path: &str) -> Result<Option<(Opti
     };
     Ok(Some((size, hash)))
 }
+
+/// What a tree copy produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CopiedTree {
+    pub remote_dir: String,
+    pub local_dir: PathBuf,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// A synchronous reader over an async one, for the extractor running in `spawn_blocking`.
+struct BlockingRead<R> {
+    inner: R,
+    handle: tokio::runtime::Handle,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> std::io::Read for BlockingRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use tokio::io::AsyncReadExt;
+        self.handle.block_on(self.inner.read(buf))
+    }
+}
+
+/// Copy a directory out with `tar` in the container, unpacked only by `bundle::extract` into
+/// `dest` (which must not exist; it is created private). Everything in the stream is hostile: a
+/// compromised container can replace `tar` and send `..` paths, absolute paths, links and
+/// devices, and all of them are refused (kubectl cp CVE-2018-1002100, CVE-2019-1002101,
+/// -11246, -11249, -11251).
+pub async fn copy_tree_out(
+    target: &ExecTarget,
+    remote_dir: &str,
+    dest: &Path,
+    limits: bundle::extract::Limits,
+) -> Result<CopiedTree> {
+    check_remote_path(remote_dir)?;
+    let trimmed = remote_dir.trim_end_matches('/');
+    let (parent, name) = match trimmed.rsplit_once('/') {
+        Some(("", n)) => ("/", n),
+        Some((p, n)) => (p, n),
+        None => {
+            return Err(Error::NotUsable(format!(
+                "`{remote_dir}`: the path inside the container must be absolute"
+            )));
+        }
+    };
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(Error::NotUsable(format!(
+            "`{remote_dir}`: name a directory, not `/`, `.` or `..`"
+        )));
+    }
+    let (mut writer, reader) = tokio::io::duplex(1 << 20);
+    let handle = tokio::runtime::Handle::current();
+    let dest_owned = dest.to_path_buf();
+    let extractor = tokio::task::spawn_blocking(move || {
+        bundle::extract::extract(
+            BlockingRead {
+                inner: reader,
+                handle,
+            },
+            &dest_owned,
+            limits,
+        )
+    });
+    let streamed = exec::stream_stdout(
+        target,
+        &["tar", "cf", "-", "-C", parent, name],
+        &mut writer,
+        |_| {},
+    )
+    .await;
+    drop(writer);
+    let extracted = extractor
+        .await
+        .map_err(|e| Error::Protocol(format!("the extractor stopped: {e}")))?;
+    // The extractor's verdict comes first: a hostile stream is the news, not the broken pipe.
+    let report = extracted.map_err(|e| {
+        Error::Verification(format!(
+            "the tar stream from pod/{} container {} was refused: {e}. Nothing was written outside {}; treat the container as compromised",
+            target.pod,
+            target.container,
+            dest.display()
+        ))
+    })?;
+    let (code, stderr, _) = streamed?;
+    if code == 127 || code == 126 {
+        return Err(Error::NotUsable(format!(
+            "pod/{} container {} has no `tar`: copy single files instead (they are streamed with cat)",
+            target.pod, target.container
+        )));
+    }
+    if code != 0 {
+        return Err(Error::NotUsable(format!(
+            "tar of {remote_dir} in pod/{} exited with {code}: {}",
+            target.pod,
+            String::from_utf8_lossy(&stderr).trim()
+        )));
+    }
+    Ok(CopiedTree {
+        remote_dir: remote_dir.to_string(),
+        local_dir: dest.to_path_buf(),
+        files: report.files,
+        bytes: report.bytes,
+    })
+}

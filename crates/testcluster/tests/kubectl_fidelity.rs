@@ -201,6 +201,19 @@ fn real_kubectl_get_exec_logs_cp() {
             "{}",
             text(&out.stderr)
         );
+        let crasher = cluster.cluster.pod("default", "crasher").unwrap();
+        for _ in 0..100 {
+            if crasher.containers[0]
+                .state
+                .lock()
+                .unwrap()
+                .previous_log_path
+                .is_some()
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         let out = k(&["logs", "crasher", "--previous"]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert_eq!(text(&out.stdout), "crash-run\n");
