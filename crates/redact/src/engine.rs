@@ -44,6 +44,10 @@ pub(crate) struct Engine {
     max_secret_bytes: usize,
 }
 
+/// How far before an anchor a match may start on an over-long line (the key's prefix, a URL
+/// scheme, `Server=…;` before `Password=`).
+const MAX_CONTEXT_BYTES: usize = 1024;
+
 /// One rule behind one anchor.
 #[derive(Debug)]
 struct Trigger {
@@ -144,7 +148,8 @@ impl Engine {
                     }
                     continue;
                 }
-                let back = p.saturating_sub(window);
+                // Every rule's context (key, scheme, header name) sits just before its anchor.
+                let back = p.saturating_sub(window.min(MAX_CONTEXT_BYTES));
                 let start = memchr::memrchr(b'\n', &buf[back..p]).map_or(back, |i| back + i + 1);
                 let fwd = (p + window).min(buf.len());
                 let end = memchr::memchr(b'\n', &buf[p..fwd]).map_or(fwd, |i| p + i);
@@ -397,4 +402,75 @@ fn merge(mut spans: Vec<Span>) -> Vec<Span> {
         out.push(span);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn passes(gate: Gate, anchor: &str, text: &str) -> bool {
+        let start = text
+            .to_ascii_lowercase()
+            .find(&anchor.to_ascii_lowercase())
+            .expect("anchor in text");
+        let trigger = Trigger {
+            rule: 0,
+            gate,
+            exact: anchor.as_bytes().to_vec(),
+        };
+        gate_passes(&trigger, text.as_bytes(), start, start + anchor.len())
+    }
+
+    #[test]
+    fn keyword_gate_keeps_assignments_and_flags_and_drops_prose() {
+        for text in [
+            "password=x",
+            "DB_PASSWORD = x",
+            r#""password": "x""#,
+            r#"{\"password\":\"x\"}"#,
+            "--db-password x",
+            "<password>x</password>",
+            "SECRET_KEY_BASE: x",
+        ] {
+            let anchor = if text.to_ascii_lowercase().contains("password") {
+                "password"
+            } else {
+                "secret"
+            };
+            assert!(passes(Gate::Keyword, anchor, text), "{text}");
+        }
+        for text in [
+            "refreshing token before expiry",
+            "the password is wrong",
+            "token bucket 48/50",
+            "re-token it",
+        ] {
+            let anchor = if text.contains("password") {
+                "password"
+            } else {
+                "token"
+            };
+            assert!(!passes(Gate::Keyword, anchor, text), "{text}");
+        }
+    }
+
+    #[test]
+    fn url_gate_needs_userinfo() {
+        assert!(passes(Gate::UrlUserinfo, "://", "postgres://u:p@db/x"));
+        assert!(passes(Gate::UrlUserinfo, "://", "redis://:p@db"));
+        assert!(!passes(Gate::UrlUserinfo, "://", "https://example.com/a@b"));
+        assert!(!passes(
+            Gate::UrlUserinfo,
+            "://",
+            "https://example.com:8443 user@x"
+        ));
+    }
+
+    #[test]
+    fn exact_gate_is_case_sensitive() {
+        assert!(passes(Gate::Exact, "AKIA", "id AKIAXXXX"));
+        assert!(!passes(Gate::Exact, "AKIA", "id akiaxxxx"));
+        assert!(passes(Gate::FollowedByBlank, "bearer", "Bearer abc"));
+        assert!(!passes(Gate::FollowedByBlank, "bearer", "bearer,"));
+    }
 }

@@ -43,8 +43,11 @@ pub use rules_file::{RulesFile, parse_rules_file};
 
 /// Default size of one read, and the line length past which matching uses a sliding window.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
-/// Default look-ahead: the longest secret guaranteed to be seen whole across read boundaries.
-pub const DEFAULT_MAX_SECRET_BYTES: usize = 64 << 10;
+/// Default look-ahead: the longest secret guaranteed to be seen whole across read boundaries
+/// (a 16384-bit RSA key in PEM is about 12.5 KiB). Longer bare values are still redacted to
+/// their end; it also bounds the text searched around each anchor on over-long lines, so it
+/// sets the cost of those.
+pub const DEFAULT_MAX_SECRET_BYTES: usize = 16 << 10;
 /// Bytes asked of the reader at a time.
 const READ_BYTES: usize = 64 << 10;
 /// At most this many [`Notice`]s are kept in one report (the counters keep counting).

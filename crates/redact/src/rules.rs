@@ -1,6 +1,6 @@
 //! The default rule set and the compiled form of every rule.
 //!
-//! A rule is a byte regex whose capture groups named `s…` (`s`, `s1`, `s2`, …) hold the secret:
+//! A rule is a byte regex whose capture groups named `s`, `s1`, `s2`, … hold the secret:
 //! only those bytes are replaced, so `--db-password=hunter2` becomes
 //! `--db-password=[REDACTED:password-assignment]` and the reader still sees which flag it was.
 //! A regex without such a group replaces its whole match. Each rule also lists *anchors*: short
@@ -354,7 +354,7 @@ pub(crate) fn compile(rule: &str, pattern: &str) -> Result<Regex, Error> {
 pub(crate) fn secret_span(regex: &Regex, caps: &Captures<'_>) -> (usize, usize) {
     for (i, name) in regex.capture_names().enumerate() {
         if let Some(name) = name
-            && name.starts_with('s')
+            && is_secret_group(name)
             && let Some(m) = caps.get(i)
         {
             return (m.start(), m.end());
@@ -362,6 +362,12 @@ pub(crate) fn secret_span(regex: &Regex, caps: &Captures<'_>) -> (usize, usize) 
     }
     let whole = caps.get(0).expect("group 0 always participates in a match");
     (whole.start(), whole.end())
+}
+
+/// `s`, `s1`, `s2`…: the groups that hold the secret.
+fn is_secret_group(name: &str) -> bool {
+    name.strip_prefix('s')
+        .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The key of a `key=value` match, when the regex has one.

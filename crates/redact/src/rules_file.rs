@@ -1,23 +1,6 @@
 //! The user's rules file.
 //!
-//! A UTF-8 text file, one directive per line; blank lines and lines starting with `#` are
-//! ignored:
-//!
-//! ```text
-//! # kind     name             pattern (the rest of the line, leading blanks removed)
-//! regex      internal-host    (?i)\bcorp-[a-z0-9]+\.internal\b
-//! regex      session-cookie   (?i)\bsession=(?P<s>[0-9a-f]{32})
-//! literal    license-key      ACME-4711-XYZZY
-//! disable    url-userinfo
-//! ```
-//!
-//! - `regex NAME PATTERN`: a `regex` crate pattern over bytes; a group named `s` limits the
-//!   replacement to that group (the key stays readable).
-//! - `literal NAME TEXT`: the exact text, case-sensitive (trailing blanks are part of it).
-//! - `disable RULE`: switch one default rule off (for example when it misfires on your data).
-//!
-//! Names are lower-case letters, digits and `-`; several lines may share a name, and are then
-//! counted together. To match a pattern that starts with a blank, write it as `\x20` in a regex.
+//! (Its format is documented on [`parse_rules_file`].)
 
 use crate::{Error, UserRule};
 
@@ -30,6 +13,25 @@ pub struct RulesFile {
 }
 
 /// Parses a rules file; `origin` (usually its path) names it in errors, with the line number.
+///
+/// A UTF-8 text file, one directive per line; blank lines and lines starting with `#` are
+/// ignored:
+///
+/// ```text
+/// # kind     name             pattern (the rest of the line, leading blanks removed)
+/// regex      internal-host    (?i)\bcorp-[a-z0-9]+\.internal\b
+/// regex      session-cookie   (?i)\bsession=(?P<s>[0-9a-f]{32})
+/// literal    license-key      ACME-4711-XYZZY
+/// disable    url-userinfo
+/// ```
+///
+/// - `regex NAME PATTERN`: a `regex` crate pattern over bytes; a group named `s` limits the
+///   replacement to that group (the key stays readable).
+/// - `literal NAME TEXT`: the exact text, case-sensitive (trailing blanks are part of it).
+/// - `disable RULE`: switch one default rule off (for example when it misfires on your data).
+///
+/// Names are lower-case letters, digits and `-`; several lines may share a name, and are then
+/// counted together. To match a pattern that starts with a blank, write it as `\x20` in a regex.
 /// Regexes are compiled later, by [`crate::Redactor::new`].
 pub fn parse_rules_file(text: &str, origin: &str) -> Result<RulesFile, Error> {
     let mut file = RulesFile::default();
