@@ -13,8 +13,10 @@
 //! - open every path component relative to the already-opened parent directory with
 //!   `O_NOFOLLOW`, and create files with `O_CREAT | O_EXCL` (mode 0600), so a path can only
 //!   resolve inside the destination, whatever the destination path itself looks like;
-//! - cap per-file bytes, total bytes, the number of entries, and the decompressed stream itself
-//!   (headers and PAX records included), so a small `.tar.zst` cannot fill the disk or memory.
+//! - cap per-file bytes, total bytes, the number of entries, and the decompressed stream itself:
+//!   between two files' data at most 64 KiB may be read (headers, long names, PAX records — which
+//!   the `tar` crate holds in memory — and the data of skipped entries), so a small `.tar.zst`
+//!   can fill neither the disk nor memory, nor keep a CPU busy decompressing what is thrown away.
 //!
 //! On error the destination keeps the entries extracted before the failing one (nothing ever
 //! lands outside it); the error names the entry. `tar::Entry::unpack` is never used: it has no
@@ -96,7 +98,7 @@ pub enum ExtractError {
     #[error("entry {entry:?}: more than {limit} entries in the archive")]
     TooManyEntries { entry: String, limit: u64 },
     #[error(
-        "archive stream exceeds {limit} bytes (decompressed) after entry {after_entry:?}: a decompression or header bomb"
+        "after entry {after_entry:?}: more than {limit} bytes of headers, extension records or skipped data before the next file: a decompression or header bomb"
     )]
     StreamTooLarge { after_entry: String, limit: u64 },
     #[error(
@@ -122,8 +124,10 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 /// Largest zstd window accepted (128 MiB, libzstd's own default): a frame asking for more is a
 /// memory bomb, not a bundle.
 const ZSTD_WINDOW_LOG_MAX: u32 = 27;
-/// Stream bytes allowed per entry on top of file data: header, padding, long names, PAX records.
-const PER_ENTRY_OVERHEAD: u64 = 8 << 10;
+/// Stream bytes allowed between two entries' file data: the header, padding, GNU long names,
+/// PAX records and the data of entries that are skipped (directories, PAX global headers). The
+/// `tar` crate reads long names and PAX records into memory, so this is also its memory bound.
+const HEADER_BUDGET: u64 = 64 << 10;
 const PATH_MAX: usize = 4096;
 const NAME_MAX: usize = 255;
 
@@ -136,11 +140,7 @@ pub fn extract<R: Read>(
     limits: Limits,
 ) -> Result<ExtractReport, ExtractError> {
     let dest_fd = create_destination(dest)?;
-    let stream_limit = limits
-        .max_total_bytes
-        .saturating_add(limits.max_entries.saturating_mul(PER_ENTRY_OVERHEAD))
-        .saturating_add(1 << 20);
-    let exceeded = Rc::new(Cell::new(false));
+    let budget = Rc::new(Budget::default());
     let mut buffered = BufReader::new(reader);
     let head = buffered
         .fill_buf()
@@ -167,8 +167,7 @@ pub fn extract<R: Read>(
     };
     let capped = CappedReader {
         inner: decompressed,
-        remaining: stream_limit,
-        exceeded: Rc::clone(&exceeded),
+        budget: Rc::clone(&budget),
     };
     let mut archive = tar::Archive::new(capped);
     let mut report = ExtractReport::default();
@@ -176,10 +175,10 @@ pub fn extract<R: Read>(
     let mut entries_seen: u64 = 0;
     let mut last_entry = String::new();
     let stream_error = |after_entry: &str, source: io::Error| {
-        if exceeded.get() {
+        if budget.exceeded.get() {
             ExtractError::StreamTooLarge {
                 after_entry: after_entry.to_string(),
-                limit: stream_limit,
+                limit: HEADER_BUDGET,
             }
         } else {
             ExtractError::Archive {
@@ -188,8 +187,11 @@ pub fn extract<R: Read>(
             }
         }
     };
-    let entries = archive.entries().map_err(|e| stream_error("", e))?;
-    for entry in entries {
+    let mut entries = archive.entries().map_err(|e| stream_error("", e))?;
+    loop {
+        // Up to the next entry's data, only headers (and skipped data) may be read.
+        budget.allow(HEADER_BUDGET);
+        let Some(entry) = entries.next() else { break };
         let mut entry = entry.map_err(|e| stream_error(&last_entry, e))?;
         let raw_path = entry.path_bytes().into_owned();
         let name = String::from_utf8_lossy(&raw_path).into_owned();
@@ -241,16 +243,17 @@ pub fn extract<R: Read>(
                 limit: limits.max_total_bytes,
             });
         }
+        budget.allow(size.saturating_add(HEADER_BUDGET));
         let parent_fd = open_parents(&dest_fd, parents, &name)?;
         let mut file = create_file(parent_fd.as_ref().unwrap_or(&dest_fd), file_name, &name)?;
         // The entry reader yields at most `size` bytes; the extra byte of `take` is a guard in
         // case that ever changes.
         let written = io::copy(&mut (&mut entry).take(limits.max_file_bytes + 1), &mut file)
             .map_err(|source| {
-                if exceeded.get() {
+                if budget.exceeded.get() {
                     ExtractError::StreamTooLarge {
                         after_entry: name.clone(),
-                        limit: stream_limit,
+                        limit: HEADER_BUDGET,
                     }
                 } else {
                     ExtractError::Io {
@@ -463,31 +466,50 @@ fn describe(kind: tar::EntryType) -> &'static str {
     }
 }
 
-/// Fails reads once more than `remaining` bytes came through, and says so in `exceeded`.
+/// How many more bytes of the (decompressed) tar stream may be read, set before each step.
+#[derive(Default)]
+struct Budget {
+    read: Cell<u64>,
+    limit: Cell<u64>,
+    exceeded: Cell<bool>,
+}
+
+impl Budget {
+    /// From here on, at most `bytes` more may be read.
+    fn allow(&self, bytes: u64) {
+        self.limit.set(self.read.get().saturating_add(bytes));
+    }
+}
+
+/// Fails reads past the budget, and says so in it.
 struct CappedReader<R> {
     inner: R,
-    remaining: u64,
-    exceeded: Rc<Cell<bool>>,
+    budget: Rc<Budget>,
 }
 
 impl<R: Read> Read for CappedReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.remaining == 0 {
+        let remaining = self
+            .budget
+            .limit
+            .get()
+            .saturating_sub(self.budget.read.get());
+        if remaining == 0 {
             // One probe byte tells a stream that ends exactly here from one that goes on.
             let mut probe = [0u8; 1];
             return match self.inner.read(&mut probe)? {
                 0 => Ok(0),
                 _ => {
-                    self.exceeded.set(true);
-                    Err(io::Error::other("archive stream exceeds its size limit"))
+                    self.budget.exceeded.set(true);
+                    Err(io::Error::other("archive stream exceeds its budget"))
                 }
             };
         }
         let want = buf
             .len()
-            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
-        self.remaining -= n as u64;
+        self.budget.read.set(self.budget.read.get() + n as u64);
         Ok(n)
     }
 }

@@ -390,6 +390,28 @@ fn decompressed_stream_is_capped_even_inside_headers() {
         err.to_string().contains("decompression or header bomb"),
         "{err}"
     );
+
+    // The same through a GNU long name, and through the data of a directory entry (which is
+    // skipped, so no file cap applies to it), with the default, generous limits.
+    let long_name = Tar::default()
+        .gnu_long_name(&"n".repeat(32 << 20))
+        .file("x", b"x")
+        .finish();
+    let dir_data = Tar::default()
+        .file("first.txt", b"1")
+        .raw(b"d/", b'5', b"", b"", &vec![0u8; 32 << 20])
+        .finish();
+    for (what, tar) in [("long name", long_name), ("directory data", dir_data)] {
+        let compressed = zstd::encode_all(&tar[..], 3).expect("compress");
+        let scratch = Scratch::new();
+        let err =
+            extract(Cursor::new(&compressed), &scratch.dest(), Limits::default()).expect_err(what);
+        assert!(
+            matches!(err, ExtractError::StreamTooLarge { .. }),
+            "{what}: {err}"
+        );
+        assert_eq!(scratch.outside_dest(), Vec::<PathBuf>::new());
+    }
 }
 
 #[test]
