@@ -753,3 +753,51 @@ fn utf8_sequence_len(lead: u8) -> usize {
         _ => 1,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redactor_can_be_shared_across_threads() {
+        fn shared<T: Send + Sync>(_: &T) {}
+        shared(&Redactor::default());
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_key() {
+        let redactor = Redactor::new(RedactorConfig {
+            tokenize: true,
+            ..RedactorConfig::default()
+        })
+        .expect("builds");
+        let shown = format!("{redactor:?}");
+        assert!(shown.contains("tokenize: true"), "{shown}");
+        assert!(!shown.contains("key:") && !shown.contains("key ="), "{shown}");
+    }
+
+    #[test]
+    fn limits_are_validated() {
+        let small = RedactorConfig {
+            max_secret_bytes: 10,
+            ..RedactorConfig::default()
+        };
+        assert!(matches!(Redactor::new(small), Err(Error::Limits(_))));
+        let inverted = RedactorConfig {
+            max_line_bytes: 1024,
+            max_secret_bytes: 4096,
+            ..RedactorConfig::default()
+        };
+        assert!(matches!(Redactor::new(inverted), Err(Error::Limits(_))));
+        let unknown = RedactorConfig {
+            disabled_rules: vec!["nope".into()],
+            ..RedactorConfig::default()
+        };
+        let err = Redactor::new(unknown).expect_err("unknown rule");
+        assert!(
+            err.to_string()
+                .starts_with("unknown default rule `nope` (known: gcp-service-account-key,"),
+            "{err}"
+        );
+    }
+}
