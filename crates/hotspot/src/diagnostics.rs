@@ -135,7 +135,7 @@ pub fn collect_with(pid: u32, options: &CollectOptions<'_>) -> Result<Vec<Diagno
             }
             Err(e) => (
                 DiagnosticStatus::Failed {
-                    error: e.to_string(),
+                    error: e.full_message(),
                 },
                 Vec::new(),
             ),

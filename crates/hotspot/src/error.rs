@@ -1,5 +1,7 @@
 //! Everything that can go wrong while attaching to a JVM, running a command or dumping its heap.
-//! Each message says what failed, where, and what to do about it.
+//! Each message says what failed, where, and what to do about it. Underlying I/O errors are
+//! exposed as `source()` and not repeated in the message (print the chain, e.g. with anyhow's
+//! `{:#}`, or use [`AttachError::full_message`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -61,7 +63,7 @@ pub enum AttachError {
     },
 
     /// Switching the thread's credentials to the target's failed.
-    #[error("switching to uid {uid} gid {gid} to attach failed: {source}")]
+    #[error("switching to uid {uid} gid {gid} to attach failed")]
     CredentialSwitch {
         uid: u32,
         gid: u32,
@@ -69,7 +71,7 @@ pub enum AttachError {
     },
 
     /// Neither the JVM's cwd nor its tmp accepted the `.attach_pid` trigger file.
-    #[error("cannot create the attach trigger file for pid {pid} ({tried}): {source}")]
+    #[error("cannot create the attach trigger file for pid {pid} (tried {tried})")]
     Trigger {
         pid: u32,
         tried: String,
@@ -100,14 +102,14 @@ pub enum AttachError {
     },
 
     /// `connect(2)` to the attach socket failed.
-    #[error("connecting to the attach socket {socket}: {source}")]
+    #[error("connecting to the attach socket {socket}")]
     Connect {
         socket: PathBuf,
         source: std::io::Error,
     },
 
     /// Sending the request or reading the answer failed.
-    #[error("{what} (attach socket of pid {pid}): {source}")]
+    #[error("{what} (attach socket of pid {pid})")]
     Socket {
         pid: u32,
         what: &'static str,
@@ -175,7 +177,7 @@ pub enum AttachError {
     DumpFailed { message: String },
 
     /// Reading or writing a file on our side.
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     File {
         what: &'static str,
         path: PathBuf,
@@ -191,6 +193,19 @@ pub enum AttachError {
 }
 
 impl AttachError {
+    /// The message with every underlying cause appended (`a: b: c`), for places that record the
+    /// error as text.
+    pub fn full_message(&self) -> String {
+        let mut message = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        message
+    }
+
     /// True when the error means "this process is not something we can attach to" rather than a
     /// failure of an attach that should have worked (used to decide whether a snapshot mentions it).
     pub fn is_not_attachable(&self) -> bool {

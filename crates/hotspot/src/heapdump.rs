@@ -20,6 +20,11 @@ use crate::client::{ExecOptions, Jvm};
 use crate::error::{AttachError, Result};
 use crate::protocol::Patience;
 
+/// More compression threads than this add memory, not speed: the copy is bound by the disk.
+const MAX_ZSTD_WORKERS: u32 = 4;
+/// zstd job size per worker.
+const ZSTD_JOB_BYTES: u32 = 4 << 20;
+
 /// How the copy is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -30,13 +35,13 @@ pub enum Compression {
 }
 
 impl Compression {
-    /// zstd (level 3, one worker per CPU) unless the path ends in `.hprof`.
+    /// zstd (level 3, one worker per CPU up to 4) unless the path ends in `.hprof`.
     pub fn for_path(path: &Path) -> Compression {
         if path.extension().is_some_and(|e| e == "hprof") {
             Compression::None
         } else {
             let workers = std::thread::available_parallelism()
-                .map(|n| n.get() as u32)
+                .map(|n| (n.get() as u32).min(MAX_ZSTD_WORKERS))
                 .unwrap_or(1);
             Compression::Zstd { level: 3, workers }
         }
@@ -255,6 +260,15 @@ pub fn dump_heap(
 ) -> Result<HeapDumpReport> {
     let target = jvm.target();
     let cancelled = || options.cancel.is_some_and(|c| c.load(Ordering::SeqCst));
+    if !options.target_dir.is_absolute() {
+        return Err(AttachError::InvalidRequest {
+            command: "dumpheap".into(),
+            reason: format!(
+                "the target directory {} must be an absolute path (as the JVM sees it, e.g. /tmp)",
+                options.target_dir.display()
+            ),
+        });
+    }
     let dir_host = target.path_in_root(&options.target_dir);
     let dir = File::open(&dir_host).map_err(|source| AttachError::File {
         what: "opening the target's dump directory",
@@ -271,6 +285,16 @@ pub fn dump_heap(
         name: CString::new(name.as_bytes()).expect("generated name has no NUL"),
         shown: dir_host.join(&name),
     };
+    if in_target.size().is_some() {
+        // Not ours: never let the guard delete it.
+        std::mem::forget(in_target);
+        return Err(AttachError::DumpFailed {
+            message: format!(
+                "{} already exists in the target; retry",
+                dir_host.join(&name).display()
+            ),
+        });
+    }
     let path_arg = path_in_target
         .to_str()
         .ok_or_else(|| AttachError::InvalidRequest {
@@ -394,6 +418,11 @@ pub fn dump_heap(
                 .map_err(|e| sink_err(e, 0))?;
             if workers > 1 {
                 encoder.multithread(workers).map_err(|e| sink_err(e, 0))?;
+                // Each worker buffers a job's input and output: small jobs keep our memory flat
+                // (well under 64 MB) whatever the dump size.
+                encoder
+                    .set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_BYTES))
+                    .map_err(|e| sink_err(e, 0))?;
             }
             encoder.include_checksum(true).map_err(|e| sink_err(e, 0))?;
             encoder

@@ -408,3 +408,31 @@ fn not_a_jvm_and_no_such_pid() {
     gone.wait().expect("reap");
     assert!(matches!(Jvm::attach(pid), Err(AttachError::NoSuchProcess { pid: p }) if p == pid));
 }
+
+#[test]
+fn stale_or_deleted_socket_files_are_recovered() {
+    let test = "stale_or_deleted_socket_files_are_recovered";
+    let Some(classes) = jvm::compile(test) else {
+        return;
+    };
+    let test_jvm = jvm::start(&[], &[], classes.path(), &["1"], &[]);
+    // A socket file nobody listens on, as a crashed JVM with the same namespace pid leaves behind
+    // in a /tmp volume that outlives the container.
+    let socket = std::path::PathBuf::from(format!("/tmp/.java_pid{}", test_jvm.pid));
+    drop(std::os::unix::net::UnixListener::bind(&socket).expect("bind a stale socket"));
+    let jvm = Jvm::attach(test_jvm.pid).expect("attach sees a socket file");
+    let threads = jvm
+        .thread_dump(&ExecOptions::default())
+        .expect("recovered from the stale socket");
+    assert!(threads.contains("triage-lock-holder"));
+
+    // A tmp cleaner removed the socket of a running listener: the JVM re-creates it on request.
+    std::fs::remove_file(&socket).expect("remove the live socket");
+    let jvm = Jvm::attach(test_jvm.pid).expect("re-attach");
+    assert!(
+        jvm.thread_dump(&ExecOptions::default())
+            .expect("thread dump")
+            .contains("Full thread dump")
+    );
+    no_trigger_files_left(&test_jvm);
+}
