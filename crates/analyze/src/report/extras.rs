@@ -138,7 +138,10 @@ impl HeapSection {
                 let class_name = str_field(row, &["class_name", "class"]).map(str::to_string);
                 let name = str_field(row, &["name", "object", "description", "label"])
                     .map(str::to_string)
-                    .or_else(|| class_name.clone())?;
+                    .or_else(|| match (&class_name, str_field(row, &["object_id", "id"])) {
+                        (Some(class), Some(id)) => Some(format!("{class} @ {id}")),
+                        (class, _) => class.clone(),
+                    })?;
                 Some(DominatorRow {
                     name,
                     class_name,
@@ -150,10 +153,14 @@ impl HeapSection {
         if histogram.is_empty() && dominators.is_empty() {
             return None;
         }
+        // `triage analyze X.hprof --json` (triage.heap/v1) keeps totals under `summary`.
+        let summary = v.get("summary").unwrap_or(&Value::Null);
         Some(Self {
             title: title.to_string(),
-            total_bytes: u64_field(v, &["total_bytes", "total_shallow_bytes", "heap_bytes"]),
-            total_objects: u64_field(v, &["total_objects", "objects", "total_instances"]),
+            total_bytes: u64_field(v, &["total_bytes", "total_shallow_bytes", "heap_bytes"])
+                .or_else(|| u64_field(summary, &["heap_bytes", "total_bytes", "reachable_bytes"])),
+            total_objects: u64_field(v, &["total_objects", "objects", "total_instances"])
+                .or_else(|| u64_field(summary, &["objects", "total_objects"])),
             histogram,
             dominators,
         })
@@ -196,8 +203,15 @@ impl ProfileSection {
         let total = f64_field(v, &["total", "total_value"]).unwrap_or_else(|| stacks.iter().map(|s| s.value).sum());
         Some(Self {
             title: title.to_string(),
-            sample_type: str_field(v, &["sample_type", "type"]).unwrap_or("samples").to_string(),
-            unit: str_field(v, &["unit", "sample_unit"]).unwrap_or("count").to_string(),
+            // `sample_type` is a string, or `{type, unit}` as `triage analyze X.pb.gz --json` writes it.
+            sample_type: str_field(v, &["sample_type", "type"])
+                .or_else(|| v.get("sample_type").and_then(|t| str_field(t, &["type", "name"])))
+                .unwrap_or("samples")
+                .to_string(),
+            unit: str_field(v, &["unit", "sample_unit"])
+                .or_else(|| v.get("sample_type").and_then(|t| str_field(t, &["unit"])))
+                .unwrap_or("count")
+                .to_string(),
             total,
             top,
             stacks,
@@ -228,6 +242,13 @@ mod tests {
         assert_eq!(heap.histogram[0].retained_bytes, Some(600));
         assert_eq!(heap.dominators[0].retained_bytes, 900);
         assert!(HeapSection::from_json("h", &serde_json::json!({"x": 1})).is_none());
+        // The shape `triage analyze X.hprof --json` prints.
+        let v = serde_json::json!({"schema": "triage.heap/v1", "summary": {"heap_bytes": 5000, "objects": 70},
+            "histogram": [{"class": "java.lang.String", "instances": 40, "shallow_bytes": 960}],
+            "dominators": [{"object_id": "0x7f00", "class": "java.util.HashMap", "shallow_bytes": 48, "retained_bytes": 4000, "retained_percent": 80.0}]});
+        let heap = HeapSection::from_json("h", &v).unwrap();
+        assert_eq!((heap.total_bytes, heap.total_objects), (Some(5000), Some(70)));
+        assert_eq!(heap.dominators[0].name, "java.util.HashMap @ 0x7f00");
     }
 
     #[test]
@@ -238,5 +259,9 @@ mod tests {
         assert_eq!(p.stacks.len(), 2);
         assert_eq!(p.total, 40.0);
         assert_eq!(p.stacks[0].frames, ["main", "a", "b"]);
+        let v = serde_json::json!({"schema": "triage.profile/v1", "sample_type": {"type": "cpu", "unit": "nanoseconds"},
+            "total": 100, "top": [{"function": "main.work", "flat": 60, "cum": 90, "inlining": "none"}]});
+        let p = ProfileSection::from_json("p", &v).unwrap();
+        assert_eq!((p.sample_type.as_str(), p.unit.as_str(), p.total), ("cpu", "nanoseconds", 100.0));
     }
 }
