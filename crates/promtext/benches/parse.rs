@@ -5,14 +5,20 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use promtext::{Event, Format, Limits, Parser};
 
 fn node_exporter() -> Vec<u8> {
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/node_exporter.prom");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/node_exporter.prom"
+    );
     let one = std::fs::read(fixture).expect("the node_exporter fixture");
     // ~1.2 MB: many copies, each family renamed so grouping sees distinct families.
     let text = String::from_utf8(one).expect("UTF-8 fixture");
     let mut out = String::new();
     for copy in 0..20 {
         for line in text.lines() {
-            let renamed = if let Some(rest) = line.strip_prefix("# HELP ").or_else(|| line.strip_prefix("# TYPE ")) {
+            let renamed = if let Some(rest) = line
+                .strip_prefix("# HELP ")
+                .or_else(|| line.strip_prefix("# TYPE "))
+            {
                 format!("{} c{copy}_{rest}", &line[..6])
             } else if line.starts_with('#') || line.is_empty() {
                 line.to_string()
@@ -48,7 +54,8 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("families_and_prom2json", |b| {
         b.iter(|| {
-            let families = promtext::parse_families(&input, Format::Text, limits).expect("valid fixture");
+            let families =
+                promtext::parse_families(&input, Format::Text, limits).expect("valid fixture");
             promtext::write_prom2json_string(&families)
         })
     });

@@ -18,19 +18,31 @@ pub struct ParseError {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    #[error("line is longer than the limit of {limit} bytes (raise Limits::max_line_bytes if the input is trusted)")]
+    #[error(
+        "line is longer than the limit of {limit} bytes (raise Limits::max_line_bytes if the input is trusted)"
+    )]
     LineTooLong { limit: usize },
-    #[error("label value is longer than the limit of {limit} bytes (raise Limits::max_label_value_bytes if the input is trusted)")]
+    #[error(
+        "label value is longer than the limit of {limit} bytes (raise Limits::max_label_value_bytes if the input is trusted)"
+    )]
     LabelValueTooLong { limit: usize },
-    #[error("sample has more than {limit} labels (raise Limits::max_labels_per_sample if the input is trusted)")]
+    #[error(
+        "sample has more than {limit} labels (raise Limits::max_labels_per_sample if the input is trusted)"
+    )]
     TooManyLabels { limit: usize },
     #[error("more than {limit} samples (raise Limits::max_samples if the input is trusted)")]
     TooManySamples { limit: usize },
-    #[error("more than {limit} metric families (raise Limits::max_families if the input is trusted)")]
+    #[error(
+        "more than {limit} metric families (raise Limits::max_families if the input is trusted)"
+    )]
     TooManyFamilies { limit: usize },
-    #[error("the input ends in the middle of a line: every line, the last one too, must end in a newline (\\n)")]
+    #[error(
+        "the input ends in the middle of a line: every line, the last one too, must end in a newline (\\n)"
+    )]
     MissingFinalNewline,
-    #[error("a carriage return (\\r) where a value ended: CRLF line endings are not allowed in the exposition format")]
+    #[error(
+        "a carriage return (\\r) where a value ended: CRLF line endings are not allowed in the exposition format"
+    )]
     CarriageReturn,
     #[error("invalid metric name: it must match [a-zA-Z_:][a-zA-Z0-9_:]*")]
     InvalidMetricName,
@@ -46,7 +58,9 @@ pub enum ErrorKind {
     ExpectedQuote { label: String, found: String },
     #[error("invalid escape sequence {sequence:?}: only \\\\, \\\" and \\n are allowed here")]
     InvalidEscape { sequence: String },
-    #[error("the value of label {label:?} is not closed by '\"' before the end of the line (write a newline inside a value as \\n)")]
+    #[error(
+        "the value of label {label:?} is not closed by '\"' before the end of the line (write a newline inside a value as \\n)"
+    )]
     UnterminatedLabelValue { label: String },
     #[error("the value of label {label:?} is not valid UTF-8")]
     InvalidUtf8LabelValue { label: String },
@@ -70,8 +84,13 @@ pub enum ErrorKind {
     DuplicateLabelName { metric: String, label: String },
     #[error("expected a number as value of the {label:?} label, got {value:?}")]
     InvalidBoundLabel { label: &'static str, value: String },
-    #[error("metric family {family:?} has type {type_name}, which this format cannot carry samples for")]
-    UnsupportedType { family: String, type_name: &'static str },
+    #[error(
+        "metric family {family:?} has type {type_name}, which this format cannot carry samples for"
+    )]
+    UnsupportedType {
+        family: String,
+        type_name: &'static str,
+    },
     #[error("blank line: OpenMetrics does not allow them")]
     BlankLine,
     #[error("the OpenMetrics exposition does not end with '# EOF'")]
@@ -79,16 +98,33 @@ pub enum ErrorKind {
     #[error("text after '# EOF'")]
     ContentAfterEof,
     #[error("expected {expected}, found {found}")]
-    Syntax { expected: &'static str, found: String },
-    #[error("metric family {family:?} appears a second time: OpenMetrics families must not be interleaved")]
+    Syntax {
+        expected: &'static str,
+        found: String,
+    },
+    #[error(
+        "metric family {family:?} appears a second time: OpenMetrics families must not be interleaved"
+    )]
     InterleavedFamily { family: String },
     #[error("{keyword} line for metric family {family:?} after its samples")]
-    MetadataAfterSamples { keyword: &'static str, family: String },
-    #[error("sample {sample:?} does not belong to {type_name} family {family:?} (allowed names: {allowed})")]
-    SampleNameNotInFamily { sample: String, family: String, type_name: &'static str, allowed: String },
+    MetadataAfterSamples {
+        keyword: &'static str,
+        family: String,
+    },
+    #[error(
+        "sample {sample:?} does not belong to {type_name} family {family:?} (allowed names: {allowed})"
+    )]
+    SampleNameNotInFamily {
+        sample: String,
+        family: String,
+        type_name: &'static str,
+        allowed: String,
+    },
     #[error("sample {sample:?} lacks the {label:?} label its family's type requires")]
     MissingBoundLabel { sample: String, label: &'static str },
-    #[error("exemplars are only allowed on counter _total and histogram _bucket samples, not on {sample:?}")]
+    #[error(
+        "exemplars are only allowed on counter _total and histogram _bucket samples, not on {sample:?}"
+    )]
     ExemplarNotAllowed { sample: String },
     #[error("exemplar labels are {length} characters long, over OpenMetrics' limit of 128")]
     ExemplarTooLong { length: usize },

@@ -38,7 +38,11 @@ pub fn write_prom2json_string(families: &[MetricFamily]) -> String {
 
 fn write_family(family: &MetricFamily, out: &mut String) {
     out.push_str("{\"name\":");
-    let name = if family.format == Format::OpenMetrics { family.exposed_name() } else { family.name.clone() };
+    let name = if family.format == Format::OpenMetrics {
+        family.exposed_name()
+    } else {
+        family.name.clone()
+    };
     write_string(&name, false, out);
     out.push_str(",\"help\":");
     write_string(family.help.as_deref().unwrap_or_default(), true, out);
@@ -59,8 +63,11 @@ fn write_metric(metric_type: MetricType, metric: &Metric, out: &mut String, scra
     out.push('{');
     let mut needs_comma = false;
     if !metric.labels.is_empty() {
-        let mut labels: Vec<(&str, &str)> =
-            metric.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+        let mut labels: Vec<(&str, &str)> = metric
+            .labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect();
         labels.sort_by(|a, b| a.0.cmp(b.0));
         out.push_str("\"labels\":");
         write_map(labels.iter().map(|&(k, v)| (k, v)), out);
@@ -81,9 +88,12 @@ fn write_metric(metric_type: MetricType, metric: &Metric, out: &mut String, scra
     match (&metric.value, metric_type) {
         (MetricValue::Summary(summary), _) => {
             if !summary.quantiles.is_empty() {
-                let entries = sorted_entries(summary.quantiles.iter().map(|q| {
-                    (go_float(q.quantile, scratch), go_float(q.value, scratch))
-                }));
+                let entries = sorted_entries(
+                    summary
+                        .quantiles
+                        .iter()
+                        .map(|q| (go_float(q.quantile, scratch), go_float(q.value, scratch))),
+                );
                 out.push_str("\"quantiles\":");
                 write_map(entries.iter().map(|(k, v)| (k.as_str(), v.as_str())), out);
                 out.push(',');
@@ -93,7 +103,10 @@ fn write_metric(metric_type: MetricType, metric: &Metric, out: &mut String, scra
         (MetricValue::Histogram(histogram), _) => {
             if !histogram.buckets.is_empty() {
                 let entries = sorted_entries(histogram.buckets.iter().map(|b| {
-                    (go_float(b.upper_bound, scratch), go_float_to_u64(b.cumulative_count).to_string())
+                    (
+                        go_float(b.upper_bound, scratch),
+                        go_float_to_u64(b.cumulative_count).to_string(),
+                    )
                 }));
                 out.push_str("\"buckets\":");
                 write_map(entries.iter().map(|(k, v)| (k.as_str(), v.as_str())), out);
@@ -193,7 +206,10 @@ mod tests {
         // Go 1.19: json.Marshal("<>&\u2028\x01\x7f\b\f") and an invalid byte.
         let mut out = String::new();
         write_string("<>&\u{2028}\u{1}\u{7f}\u{8}\u{c}\u{FFFD}", true, &mut out);
-        assert_eq!(out, "\"\\u003c\\u003e\\u0026\\u2028\\u0001\u{7f}\\u0008\\u000c\\ufffd\"");
+        assert_eq!(
+            out,
+            "\"\\u003c\\u003e\\u0026\\u2028\\u0001\u{7f}\\u0008\\u000c\\ufffd\""
+        );
         out.clear();
         write_string("a\"b\\c\nd\u{FFFD}", false, &mut out);
         assert_eq!(out, "\"a\\\"b\\\\c\\nd\u{FFFD}\"");
@@ -202,8 +218,19 @@ mod tests {
     #[test]
     fn later_map_entries_win() {
         let entries = sorted_entries(
-            vec![("b".to_string(), "1".to_string()), ("a".into(), "2".into()), ("b".into(), "3".into())].into_iter(),
+            vec![
+                ("b".to_string(), "1".to_string()),
+                ("a".into(), "2".into()),
+                ("b".into(), "3".into()),
+            ]
+            .into_iter(),
         );
-        assert_eq!(entries, vec![("a".to_string(), "2".to_string()), ("b".to_string(), "3".to_string())]);
+        assert_eq!(
+            entries,
+            vec![
+                ("a".to_string(), "2".to_string()),
+                ("b".to_string(), "3".to_string())
+            ]
+        );
     }
 }

@@ -26,7 +26,8 @@ mod reader;
 pub use error::{Error, ErrorKind, ParseError};
 pub use json::{write_prom2json, write_prom2json_string};
 pub use model::{
-    Bucket, Exemplar, FamilyBuilder, Histogram, LabelPair, Metric, MetricFamily, MetricValue, Quantile, Summary,
+    Bucket, Exemplar, FamilyBuilder, Histogram, LabelPair, Metric, MetricFamily, MetricValue,
+    Quantile, Summary,
 };
 pub use parser::{Event, ExemplarRef, Label, Parser, Sample, Span};
 pub use reader::parse_reader;
@@ -43,7 +44,12 @@ pub enum Format {
 impl Format {
     /// The format an HTTP `Content-Type` announces, if it is one of the two.
     pub fn from_content_type(content_type: &str) -> Option<Format> {
-        let media_type = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let media_type = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         match media_type.as_str() {
             "application/openmetrics-text" => Some(Format::OpenMetrics),
             "text/plain" => Some(Format::Text),
@@ -54,7 +60,9 @@ impl Format {
     /// Guess the format of a complete exposition: OpenMetrics ends with `# EOF`.
     pub fn detect(input: &[u8]) -> Format {
         let trimmed = input.strip_suffix(b"\n").unwrap_or(input);
-        if trimmed.ends_with(b"# EOF") && (trimmed.len() == 5 || trimmed[trimmed.len() - 6] == b'\n') {
+        if trimmed.ends_with(b"# EOF")
+            && (trimmed.len() == 5 || trimmed[trimmed.len() - 6] == b'\n')
+        {
             Format::OpenMetrics
         } else {
             Format::Text
@@ -115,7 +123,10 @@ impl MetricType {
             ("GAUGE_HISTOGRAM", MetricType::GaugeHistogram),
         ];
         if token.is_ascii() {
-            return NAMES.iter().find(|(name, _)| token.eq_ignore_ascii_case(name.as_bytes())).map(|&(_, t)| t);
+            return NAMES
+                .iter()
+                .find(|(name, _)| token.eq_ignore_ascii_case(name.as_bytes()))
+                .map(|&(_, t)| t);
         }
         // Go's strings.ToUpper maps e.g. 'ſ' to 'S'; keep characters without a one-character
         // upper case as they are, as Go's simple case mapping does.
@@ -130,7 +141,10 @@ impl MetricType {
                 }
             })
             .collect();
-        NAMES.iter().find(|(name, _)| upper == *name).map(|&(_, t)| t)
+        NAMES
+            .iter()
+            .find(|(name, _)| upper == *name)
+            .map(|&(_, t)| t)
     }
 
     pub(crate) fn from_openmetrics_name(token: &[u8]) -> Option<MetricType> {
@@ -182,7 +196,11 @@ impl Default for Limits {
 }
 
 /// Parse a complete exposition into families.
-pub fn parse_families(input: &[u8], format: Format, limits: Limits) -> Result<Vec<MetricFamily>, ParseError> {
+pub fn parse_families(
+    input: &[u8],
+    format: Format,
+    limits: Limits,
+) -> Result<Vec<MetricFamily>, ParseError> {
     let mut parser = Parser::new(input, format, limits);
     let mut builder = FamilyBuilder::new(format, limits);
     while let Some(event) = parser.next_event()? {

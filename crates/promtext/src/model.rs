@@ -61,7 +61,10 @@ pub struct Metric {
 impl Metric {
     /// The value of a label, if present.
     pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels.iter().find(|l| l.name == name).map(|l| l.value.as_str())
+        self.labels
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| l.value.as_str())
     }
 }
 
@@ -190,7 +193,12 @@ impl FamilyBuilder {
 
     fn create_family(&mut self, name: &str, span: &Span<'_>) -> Result<usize, ParseError> {
         if self.families.len() >= self.limits.max_families {
-            return Err(span.error_at(0, ErrorKind::TooManyFamilies { limit: self.limits.max_families }));
+            return Err(span.error_at(
+                0,
+                ErrorKind::TooManyFamilies {
+                    limit: self.limits.max_families,
+                },
+            ));
         }
         let index = self.families.len();
         self.families.push(FamilyState {
@@ -226,7 +234,11 @@ impl FamilyBuilder {
         Ok(resolved)
     }
 
-    fn resolve_text_uncached(&mut self, name: &str, span: &Span<'_>) -> Result<(usize, Role), ParseError> {
+    fn resolve_text_uncached(
+        &mut self,
+        name: &str,
+        span: &Span<'_>,
+    ) -> Result<(usize, Role), ParseError> {
         if let Some(&index) = self.by_name.get(name) {
             return Ok((index, Role::Value));
         }
@@ -246,7 +258,10 @@ impl FamilyBuilder {
             let family_type = self.families[index].metric_type;
             let joins = match role {
                 Role::Count | Role::Sum => {
-                    matches!(family_type, Some(MetricType::Summary | MetricType::Histogram))
+                    matches!(
+                        family_type,
+                        Some(MetricType::Summary | MetricType::Histogram)
+                    )
                 }
                 _ => family_type == Some(MetricType::Histogram),
             };
@@ -264,18 +279,32 @@ impl FamilyBuilder {
                 if let Some(text) = text {
                     let family = &mut self.families[index].family;
                     if family.help.is_some() {
-                        return Err(span.error_at(0, ErrorKind::DuplicateHelp { family: family.name.clone() }));
+                        return Err(span.error_at(
+                            0,
+                            ErrorKind::DuplicateHelp {
+                                family: family.name.clone(),
+                            },
+                        ));
                     }
                     family.help = Some(text.to_string());
                 }
                 Ok(())
             }
-            Event::Type { name, metric_type, span } => {
+            Event::Type {
+                name,
+                metric_type,
+                span,
+            } => {
                 let (index, _) = self.resolve_text(name, span)?;
                 if let Some(metric_type) = metric_type {
                     let state = &mut self.families[index];
                     if state.metric_type.is_some() {
-                        return Err(span.error_at(0, ErrorKind::DuplicateType { family: state.family.name.clone() }));
+                        return Err(span.error_at(
+                            0,
+                            ErrorKind::DuplicateType {
+                                family: state.family.name.clone(),
+                            },
+                        ));
                     }
                     state.metric_type = Some(*metric_type);
                 }
@@ -283,7 +312,9 @@ impl FamilyBuilder {
             }
             Event::Sample(sample) => {
                 let (index, role) = self.resolve_text(sample.name, &sample.span)?;
-                let metric_type = *self.families[index].metric_type.get_or_insert(MetricType::Untyped);
+                let metric_type = *self.families[index]
+                    .metric_type
+                    .get_or_insert(MetricType::Untyped);
                 let role = match (metric_type, role) {
                     (MetricType::Summary | MetricType::Histogram, Role::Count | Role::Sum) => role,
                     (MetricType::Summary, _) => Role::Quantile,
@@ -309,12 +340,23 @@ impl FamilyBuilder {
             && self.families[current].family.name == name
         {
             if !self.families[current].family.metrics.is_empty() {
-                return Err(span.error_at(0, ErrorKind::MetadataAfterSamples { keyword, family: name.to_string() }));
+                return Err(span.error_at(
+                    0,
+                    ErrorKind::MetadataAfterSamples {
+                        keyword,
+                        family: name.to_string(),
+                    },
+                ));
             }
             return Ok(current);
         }
         if self.by_name.contains_key(name) {
-            return Err(span.error_at(0, ErrorKind::InterleavedFamily { family: name.to_string() }));
+            return Err(span.error_at(
+                0,
+                ErrorKind::InterleavedFamily {
+                    family: name.to_string(),
+                },
+            ));
         }
         let index = self.create_family(name, span)?;
         self.current = Some(index);
@@ -327,16 +369,30 @@ impl FamilyBuilder {
                 let index = self.openmetrics_family_for_metadata(name, "HELP", span)?;
                 let family = &mut self.families[index].family;
                 if family.help.is_some() {
-                    return Err(span.error_at(0, ErrorKind::DuplicateHelp { family: family.name.clone() }));
+                    return Err(span.error_at(
+                        0,
+                        ErrorKind::DuplicateHelp {
+                            family: family.name.clone(),
+                        },
+                    ));
                 }
                 family.help = Some(text.as_deref().unwrap_or_default().to_string());
                 Ok(())
             }
-            Event::Type { name, metric_type, span } => {
+            Event::Type {
+                name,
+                metric_type,
+                span,
+            } => {
                 let index = self.openmetrics_family_for_metadata(name, "TYPE", span)?;
                 let state = &mut self.families[index];
                 if state.metric_type.is_some() {
-                    return Err(span.error_at(0, ErrorKind::DuplicateType { family: state.family.name.clone() }));
+                    return Err(span.error_at(
+                        0,
+                        ErrorKind::DuplicateType {
+                            family: state.family.name.clone(),
+                        },
+                    ));
                 }
                 state.metric_type = *metric_type;
                 Ok(())
@@ -345,30 +401,50 @@ impl FamilyBuilder {
                 let index = self.openmetrics_family_for_metadata(name, "UNIT", span)?;
                 let family = &mut self.families[index].family;
                 if family.unit.is_some() {
-                    return Err(span.error_at(0, ErrorKind::DuplicateUnit { family: family.name.clone() }));
+                    return Err(span.error_at(
+                        0,
+                        ErrorKind::DuplicateUnit {
+                            family: family.name.clone(),
+                        },
+                    ));
                 }
-                if !unit.is_empty() && !name.strip_suffix(unit).is_some_and(|base| base.ends_with('_')) {
-                    return Err(span.error_at(0, ErrorKind::UnitNotSuffix {
-                        unit: unit.to_string(),
-                        family: name.to_string(),
-                    }));
+                if !unit.is_empty()
+                    && !name
+                        .strip_suffix(unit)
+                        .is_some_and(|base| base.ends_with('_'))
+                {
+                    return Err(span.error_at(
+                        0,
+                        ErrorKind::UnitNotSuffix {
+                            unit: unit.to_string(),
+                            family: name.to_string(),
+                        },
+                    ));
                 }
                 family.unit = Some(unit.to_string());
                 Ok(())
             }
             Event::Sample(sample) => {
                 let (index, role) = self.resolve_openmetrics(sample)?;
-                let metric_type = *self.families[index].metric_type.get_or_insert(MetricType::Untyped);
+                let metric_type = *self.families[index]
+                    .metric_type
+                    .get_or_insert(MetricType::Untyped);
                 if sample.exemplar.is_some() {
                     let allowed = matches!(
                         (metric_type, role),
                         (MetricType::Counter, Role::Value)
-                            | (MetricType::Histogram | MetricType::GaugeHistogram, Role::Bucket)
+                            | (
+                                MetricType::Histogram | MetricType::GaugeHistogram,
+                                Role::Bucket
+                            )
                     );
                     if !allowed {
-                        return Err(sample
-                            .span
-                            .error_at(0, ErrorKind::ExemplarNotAllowed { sample: sample.name.to_string() }));
+                        return Err(sample.span.error_at(
+                            0,
+                            ErrorKind::ExemplarNotAllowed {
+                                sample: sample.name.to_string(),
+                            },
+                        ));
                     }
                 }
                 self.add_sample(index, metric_type, role, sample)
@@ -380,7 +456,10 @@ impl FamilyBuilder {
         }
     }
 
-    fn resolve_openmetrics(&mut self, sample: &Sample<'_, '_>) -> Result<(usize, Role), ParseError> {
+    fn resolve_openmetrics(
+        &mut self,
+        sample: &Sample<'_, '_>,
+    ) -> Result<(usize, Role), ParseError> {
         let name = sample.name;
         if let Some(current) = self.current {
             let state = &self.families[current];
@@ -395,18 +474,29 @@ impl FamilyBuilder {
                 }
                 // An untyped family only ever holds its own name; anything else starts a family.
                 if !(metric_type == MetricType::Untyped && !suffix.is_empty()) {
-                    let allowed = allowed.iter().map(|(s, _)| format!("{family_name}{s}")).collect::<Vec<_>>();
-                    return Err(sample.span.error_at(0, ErrorKind::SampleNameNotInFamily {
-                        sample: name.to_string(),
-                        family: family_name.to_string(),
-                        type_name: metric_type.as_str(),
-                        allowed: allowed.join(", "),
-                    }));
+                    let allowed = allowed
+                        .iter()
+                        .map(|(s, _)| format!("{family_name}{s}"))
+                        .collect::<Vec<_>>();
+                    return Err(sample.span.error_at(
+                        0,
+                        ErrorKind::SampleNameNotInFamily {
+                            sample: name.to_string(),
+                            family: family_name.to_string(),
+                            type_name: metric_type.as_str(),
+                            allowed: allowed.join(", "),
+                        },
+                    ));
                 }
             }
         }
         if self.by_name.contains_key(name) {
-            return Err(sample.span.error_at(0, ErrorKind::InterleavedFamily { family: name.to_string() }));
+            return Err(sample.span.error_at(
+                0,
+                ErrorKind::InterleavedFamily {
+                    family: name.to_string(),
+                },
+            ));
         }
         let index = self.create_family(name, &sample.span)?;
         self.current = Some(index);
@@ -436,10 +526,13 @@ impl FamilyBuilder {
         if let Some(bound_name) = bound_label {
             for label in sample.labels.iter().filter(|l| l.name == bound_name) {
                 let value = number::parse_float(label.value.as_bytes()).ok_or_else(|| {
-                    span.error_at(label.index as usize, ErrorKind::InvalidBoundLabel {
-                        label: bound_name,
-                        value: label.value.to_string(),
-                    })
+                    span.error_at(
+                        label.index as usize,
+                        ErrorKind::InvalidBoundLabel {
+                            label: bound_name,
+                            value: label.value.to_string(),
+                        },
+                    )
                 })?;
                 bound = Some(value);
             }
@@ -448,19 +541,29 @@ impl FamilyBuilder {
             && matches!(role, Role::Bucket | Role::Quantile)
             && let (None, Some(label)) = (bound, bound_label)
         {
-            return Err(span.error_at(0, ErrorKind::MissingBoundLabel { sample: sample.name.to_string(), label }));
+            return Err(span.error_at(
+                0,
+                ErrorKind::MissingBoundLabel {
+                    sample: sample.name.to_string(),
+                    label,
+                },
+            ));
         }
         if metric_type == MetricType::GaugeHistogram && self.format == Format::Text {
-            return Err(span.error_at(0, ErrorKind::UnsupportedType {
-                family: family_name.clone(),
-                type_name: "GAUGE_HISTOGRAM",
-            }));
+            return Err(span.error_at(
+                0,
+                ErrorKind::UnsupportedType {
+                    family: family_name.clone(),
+                    type_name: "GAUGE_HISTOGRAM",
+                },
+            ));
         }
 
         let grouped = matches!(
             metric_type,
             MetricType::Summary | MetricType::Histogram | MetricType::GaugeHistogram
-        ) || (metric_type == MetricType::Counter && self.format == Format::OpenMetrics);
+        ) || (metric_type == MetricType::Counter
+            && self.format == Format::OpenMetrics);
         let metric_index = if grouped {
             self.find_or_create_series(index, metric_type, bound_label, sample)
         } else {
@@ -496,14 +599,21 @@ impl FamilyBuilder {
             (MetricValue::Summary(summary), _) => {
                 // expfmt ignores a quantile of NaN, and lines without one.
                 if let Some(quantile) = bound.filter(|q| !q.is_nan()) {
-                    summary.quantiles.push(Quantile { quantile, value: sample.value });
+                    summary.quantiles.push(Quantile {
+                        quantile,
+                        value: sample.value,
+                    });
                 }
             }
             (MetricValue::Histogram(histogram), Role::Count) => histogram.count = sample.value,
             (MetricValue::Histogram(histogram), Role::Sum) => histogram.sum = sample.value,
             (MetricValue::Histogram(histogram), _) => {
                 if let Some(upper_bound) = bound.filter(|b| !b.is_nan()) {
-                    histogram.buckets.push(Bucket { upper_bound, cumulative_count: sample.value, exemplar });
+                    histogram.buckets.push(Bucket {
+                        upper_bound,
+                        cumulative_count: sample.value,
+                        exemplar,
+                    });
                 }
             }
         }
@@ -530,13 +640,16 @@ impl FamilyBuilder {
         let state = &mut self.families[index];
         let same_labels = |metric: &Metric| {
             metric.labels.len() == key.len()
-                && key.iter().all(|(name, value)| metric.label(name) == Some(*value))
+                && key
+                    .iter()
+                    .all(|(name, value)| metric.label(name) == Some(*value))
         };
         let found = match state.series.get(&hash) {
             Some(SeriesSlot::One(i)) => same_labels(&state.family.metrics[*i]).then_some(*i),
-            Some(SeriesSlot::Many(indices)) => {
-                indices.iter().copied().find(|&i| same_labels(&state.family.metrics[i]))
-            }
+            Some(SeriesSlot::Many(indices)) => indices
+                .iter()
+                .copied()
+                .find(|&i| same_labels(&state.family.metrics[i])),
             None => None,
         };
         if let Some(found) = found {
@@ -544,7 +657,9 @@ impl FamilyBuilder {
         }
         let value = match metric_type {
             MetricType::Summary => MetricValue::Summary(Summary::default()),
-            MetricType::Histogram | MetricType::GaugeHistogram => MetricValue::Histogram(Histogram::default()),
+            MetricType::Histogram | MetricType::GaugeHistogram => {
+                MetricValue::Histogram(Histogram::default())
+            }
             _ => MetricValue::Single(0.0),
         };
         state.family.metrics.push(Metric {
@@ -583,7 +698,11 @@ fn openmetrics_suffixes(metric_type: MetricType) -> &'static [(&'static str, Rol
             ("_sum", Role::Sum),
             ("_created", Role::Created),
         ],
-        MetricType::GaugeHistogram => &[("_bucket", Role::Bucket), ("_gcount", Role::Count), ("_gsum", Role::Sum)],
+        MetricType::GaugeHistogram => &[
+            ("_bucket", Role::Bucket),
+            ("_gcount", Role::Count),
+            ("_gsum", Role::Sum),
+        ],
         MetricType::Summary => &[
             ("", Role::Quantile),
             ("_count", Role::Count),
@@ -597,14 +716,21 @@ fn owned_labels(labels: &[Label<'_>], skip: Option<&str>) -> Vec<LabelPair> {
     labels
         .iter()
         .filter(|l| Some(l.name) != skip)
-        .map(|l| LabelPair { name: l.name.to_string(), value: l.value.to_string() })
+        .map(|l| LabelPair {
+            name: l.name.to_string(),
+            value: l.value.to_string(),
+        })
         .collect()
 }
 
 /// Duplicate label names are an error, except the `le`/`quantile` of histograms/summaries (which
 /// expfmt does not count). Small label sets are compared pairwise, large ones sorted, so the check
 /// stays O(n log n) on hostile input.
-fn check_duplicate_labels(sample: &Sample<'_, '_>, skip: Option<&str>, family: &str) -> Result<(), ParseError> {
+fn check_duplicate_labels(
+    sample: &Sample<'_, '_>,
+    skip: Option<&str>,
+    family: &str,
+) -> Result<(), ParseError> {
     let labels = sample.labels;
     let duplicate = if labels.len() <= 16 {
         labels.iter().enumerate().find_map(|(i, a)| {
@@ -613,13 +739,19 @@ fn check_duplicate_labels(sample: &Sample<'_, '_>, skip: Option<&str>, family: &
     } else {
         let mut sorted: Vec<&Label<'_>> = labels.iter().filter(|l| Some(l.name) != skip).collect();
         sorted.sort_unstable_by_key(|l| l.name);
-        sorted.windows(2).find(|pair| pair[0].name == pair[1].name).map(|pair| pair[1])
+        sorted
+            .windows(2)
+            .find(|pair| pair[0].name == pair[1].name)
+            .map(|pair| pair[1])
     };
     match duplicate {
-        Some(label) => Err(sample.span.error_at(label.index as usize, ErrorKind::DuplicateLabelName {
-            metric: family.to_string(),
-            label: label.name.to_string(),
-        })),
+        Some(label) => Err(sample.span.error_at(
+            label.index as usize,
+            ErrorKind::DuplicateLabelName {
+                metric: family.to_string(),
+                label: label.name.to_string(),
+            },
+        )),
         None => Ok(()),
     }
 }

@@ -21,7 +21,11 @@ pub fn parse_float(token: &[u8]) -> Option<f64> {
         _ => (false, token),
     };
     if unsigned.eq_ignore_ascii_case(b"inf") || unsigned.eq_ignore_ascii_case(b"infinity") {
-        return Some(if negative { f64::NEG_INFINITY } else { f64::INFINITY });
+        return Some(if negative {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        });
     }
     // Go accepts NaN only without a sign.
     if token.eq_ignore_ascii_case(b"nan") {
@@ -88,7 +92,9 @@ pub fn parse_openmetrics_timestamp_ms(token: &[u8]) -> Option<i64> {
     let seconds: f64 = std::str::from_utf8(token).ok()?.parse().ok()?;
     let millis = (seconds * 1000.0).round();
     // i64::MAX as f64 rounds up to 2^63, which is out of range: compare strictly.
-    (millis.is_finite() && millis >= -9_223_372_036_854_775_808.0 && millis < 9_223_372_036_854_775_808.0)
+    (millis.is_finite()
+        && millis >= -9_223_372_036_854_775_808.0
+        && millis < 9_223_372_036_854_775_808.0)
         .then_some(millis as i64)
 }
 
@@ -102,7 +108,11 @@ pub fn parse_openmetrics_seconds(token: &[u8]) -> Option<f64> {
     if !is_decimal_float(unsigned) {
         return None;
     }
-    std::str::from_utf8(token).ok()?.parse().ok().filter(|v: &f64| v.is_finite())
+    std::str::from_utf8(token)
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite())
 }
 
 /// Format a float as Go's `fmt.Sprint(float64)` does: `strconv.FormatFloat(v, 'g', -1, 64)`,
@@ -123,7 +133,9 @@ pub fn format_go_float(value: f64, out: &mut String) {
     }
     // Rust's `{:e}` prints the shortest digits that round-trip, as Go's shortest formatting does.
     let scientific = format!("{value:e}");
-    let (mantissa, exponent) = scientific.split_once('e').expect("`{:e}` always prints an exponent");
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .expect("`{:e}` always prints an exponent");
     let exponent: i32 = exponent.parse().expect("`{:e}` prints a decimal exponent");
     let (negative, mantissa) = match mantissa.strip_prefix('-') {
         Some(rest) => (true, rest),
@@ -179,7 +191,11 @@ pub fn go_float_to_u64(value: f64) -> u64 {
     const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
     // CVTTSD2SQ: truncation, or 0x8000_0000_0000_0000 when NaN or out of the i64 range.
     fn truncate_to_i64(v: f64) -> i64 {
-        if v.is_nan() || !(-TWO_POW_63..TWO_POW_63).contains(&v) { i64::MIN } else { v as i64 }
+        if v.is_nan() || !(-TWO_POW_63..TWO_POW_63).contains(&v) {
+            i64::MIN
+        } else {
+            v as i64
+        }
     }
     if value < TWO_POW_63 {
         truncate_to_i64(value) as u64
@@ -216,7 +232,10 @@ mod tests {
 
     #[test]
     fn rejects_what_go_rejects() {
-        for text in ["", "+nan", "0x10", "0x1p3", "1_000", "1e", "+.e1", ".", "1e400", "1.2.3", "12a", "infx", " 1"] {
+        for text in [
+            "", "+nan", "0x10", "0x1p3", "1_000", "1e", "+.e1", ".", "1e400", "1.2.3", "12a",
+            "infx", " 1",
+        ] {
             assert_eq!(parse_float(text.as_bytes()), None, "{text}");
         }
     }
@@ -263,7 +282,10 @@ mod tests {
 
     #[test]
     fn openmetrics_timestamps_are_seconds() {
-        assert_eq!(parse_openmetrics_timestamp_ms(b"1520879607.789"), Some(1520879607789));
+        assert_eq!(
+            parse_openmetrics_timestamp_ms(b"1520879607.789"),
+            Some(1520879607789)
+        );
         assert_eq!(parse_openmetrics_timestamp_ms(b"-1"), Some(-1000));
         assert_eq!(parse_openmetrics_timestamp_ms(b"NaN"), None);
         assert_eq!(parse_openmetrics_timestamp_ms(b"1e300"), None);

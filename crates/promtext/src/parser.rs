@@ -25,8 +25,17 @@ impl Span<'_> {
     /// An error located at byte `index` of this line.
     pub fn error_at(&self, index: usize, kind: ErrorKind) -> ParseError {
         let index = index.min(self.text.len());
-        let column = self.text[..index].iter().filter(|&&b| (b & 0xC0) != 0x80).count() as u64 + 1;
-        ParseError { line: self.line, column, offset: self.offset + index as u64, kind }
+        let column = self.text[..index]
+            .iter()
+            .filter(|&&b| (b & 0xC0) != 0x80)
+            .count() as u64
+            + 1;
+        ParseError {
+            line: self.line,
+            column,
+            offset: self.offset + index as u64,
+            kind,
+        }
     }
 }
 
@@ -64,11 +73,23 @@ pub struct Sample<'a, 'p> {
 #[derive(Debug, Clone)]
 pub enum Event<'a, 'p> {
     /// `# HELP name text`. `text` is `None` when the line names a family and stops (text format).
-    Help { name: &'a str, text: Option<Cow<'a, str>>, span: Span<'a> },
+    Help {
+        name: &'a str,
+        text: Option<Cow<'a, str>>,
+        span: Span<'a>,
+    },
     /// `# TYPE name type`. `metric_type` is `None` when the line names a family and stops.
-    Type { name: &'a str, metric_type: Option<MetricType>, span: Span<'a> },
+    Type {
+        name: &'a str,
+        metric_type: Option<MetricType>,
+        span: Span<'a>,
+    },
     /// `# UNIT name unit` (OpenMetrics).
-    Unit { name: &'a str, unit: &'a str, span: Span<'a> },
+    Unit {
+        name: &'a str,
+        unit: &'a str,
+        span: Span<'a>,
+    },
     /// A sample.
     Sample(Sample<'a, 'p>),
     /// `# EOF` (OpenMetrics).
@@ -88,7 +109,14 @@ pub(crate) struct State {
 
 impl State {
     pub fn new(format: Format) -> Self {
-        State { format, line: 0, offset: 0, eof_seen: false, samples: 0, finished: false }
+        State {
+            format,
+            line: 0,
+            offset: 0,
+            eof_seen: false,
+            samples: 0,
+            finished: false,
+        }
     }
 }
 
@@ -203,7 +231,15 @@ impl<'a> Parser<'a> {
     }
 
     pub(crate) fn resume(input: &'a [u8], state: State, limits: Limits, complete: bool) -> Self {
-        Parser { input, pos: 0, state, limits, complete, labels: Vec::new(), exemplar_labels: Vec::new() }
+        Parser {
+            input,
+            pos: 0,
+            state,
+            limits,
+            complete,
+            labels: Vec::new(),
+            exemplar_labels: Vec::new(),
+        }
     }
 
     /// Bytes of the buffer consumed so far (whole lines only).
@@ -243,12 +279,19 @@ impl<'a> Parser<'a> {
                 None => (rest, false),
             };
             self.state.line += 1;
-            let span = Span { line: self.state.line, offset: self.state.offset, text: line };
+            let span = Span {
+                line: self.state.line,
+                offset: self.state.offset,
+                text: line,
+            };
             if line.len() > self.limits.max_line_bytes {
                 self.state.finished = true;
-                return Err(span.error_at(self.limits.max_line_bytes, ErrorKind::LineTooLong {
-                    limit: self.limits.max_line_bytes,
-                }));
+                return Err(span.error_at(
+                    self.limits.max_line_bytes,
+                    ErrorKind::LineTooLong {
+                        limit: self.limits.max_line_bytes,
+                    },
+                ));
             }
             let advance = line.len() + usize::from(has_newline);
             self.pos += advance;
@@ -279,7 +322,12 @@ impl<'a> Parser<'a> {
     fn count_sample(&mut self, span: &Span<'a>) -> Result<(), ParseError> {
         self.state.samples += 1;
         if self.state.samples > self.limits.max_samples as u64 {
-            return Err(span.error_at(0, ErrorKind::TooManySamples { limit: self.limits.max_samples }));
+            return Err(span.error_at(
+                0,
+                ErrorKind::TooManySamples {
+                    limit: self.limits.max_samples,
+                },
+            ));
         }
         Ok(())
     }
@@ -298,7 +346,11 @@ impl<'a> Parser<'a> {
         self.text_sample(span, start).map(Some)
     }
 
-    fn text_comment(&mut self, span: Span<'a>, after_hash: usize) -> Result<Option<Parsed<'a>>, ParseError> {
+    fn text_comment(
+        &mut self,
+        span: Span<'a>,
+        after_hash: usize,
+    ) -> Result<Option<Parsed<'a>>, ParseError> {
         let line = span.text;
         let keyword_start = skip_blanks(line, after_hash);
         let mut i = keyword_start;
@@ -334,13 +386,26 @@ impl<'a> Parser<'a> {
             return Ok(Some(Parsed::Help { name, text, span }));
         }
         if rest_start == line.len() {
-            return Ok(Some(Parsed::Type { name, metric_type: None, span }));
+            return Ok(Some(Parsed::Type {
+                name,
+                metric_type: None,
+                span,
+            }));
         }
         let token = &line[rest_start..];
         let metric_type = MetricType::from_text_name(token).ok_or_else(|| {
-            span.error_at(rest_start, ErrorKind::UnknownType { name: lossy_token(token) })
+            span.error_at(
+                rest_start,
+                ErrorKind::UnknownType {
+                    name: lossy_token(token),
+                },
+            )
         })?;
-        Ok(Some(Parsed::Type { name, metric_type: Some(metric_type), span }))
+        Ok(Some(Parsed::Type {
+            name,
+            metric_type: Some(metric_type),
+            span,
+        }))
     }
 
     fn text_sample(&mut self, span: Span<'a>, start: usize) -> Result<Parsed<'a>, ParseError> {
@@ -370,18 +435,39 @@ impl<'a> Parser<'a> {
             }
             let token = &line[timestamp_start..end];
             timestamp_ms = Some(number::parse_timestamp_ms(token).ok_or_else(|| {
-                span.error_at(timestamp_start, ErrorKind::InvalidTimestamp { token: lossy_token(token) })
+                span.error_at(
+                    timestamp_start,
+                    ErrorKind::InvalidTimestamp {
+                        token: lossy_token(token),
+                    },
+                )
             })?);
             if end < line.len() {
-                return Err(span.error_at(end, ErrorKind::TrailingText { text: lossy_token(&line[end..]) }));
+                return Err(span.error_at(
+                    end,
+                    ErrorKind::TrailingText {
+                        text: lossy_token(&line[end..]),
+                    },
+                ));
             }
         }
         self.count_sample(&span)?;
-        Ok(Parsed::Sample { name, value, timestamp_ms, exemplar: None, span })
+        Ok(Parsed::Sample {
+            name,
+            value,
+            timestamp_ms,
+            exemplar: None,
+            span,
+        })
     }
 
     /// Labels after `{`; returns the index after `}` and any blanks.
-    fn text_labels(&mut self, span: &Span<'a>, mut i: usize, metric: &str) -> Result<usize, ParseError> {
+    fn text_labels(
+        &mut self,
+        span: &Span<'a>,
+        mut i: usize,
+        metric: &str,
+    ) -> Result<usize, ParseError> {
         let line = span.text;
         loop {
             i = skip_blanks(line, i);
@@ -390,7 +476,12 @@ impl<'a> Parser<'a> {
             }
             let name_end = scan_name(line, i, LABEL_START, LABEL_CONTINUE);
             if name_end == i {
-                return Err(span.error_at(i, ErrorKind::InvalidLabelName { metric: metric.to_string() }));
+                return Err(span.error_at(
+                    i,
+                    ErrorKind::InvalidLabelName {
+                        metric: metric.to_string(),
+                    },
+                ));
             }
             let label = ascii_str(&line[i..name_end]);
             if label == "__name__" {
@@ -398,32 +489,50 @@ impl<'a> Parser<'a> {
             }
             let mut j = skip_blanks(line, name_end);
             if line.get(j) != Some(&b'=') {
-                return Err(span.error_at(j, ErrorKind::ExpectedEquals {
-                    label: label.to_string(),
-                    found: describe_byte(line.get(j).copied()),
-                }));
+                return Err(span.error_at(
+                    j,
+                    ErrorKind::ExpectedEquals {
+                        label: label.to_string(),
+                        found: describe_byte(line.get(j).copied()),
+                    },
+                ));
             }
             j = skip_blanks(line, j + 1);
             if line.get(j) != Some(&b'"') {
-                return Err(span.error_at(j, ErrorKind::ExpectedQuote {
-                    label: label.to_string(),
-                    found: describe_byte(line.get(j).copied()),
-                }));
+                return Err(span.error_at(
+                    j,
+                    ErrorKind::ExpectedQuote {
+                        label: label.to_string(),
+                        found: describe_byte(line.get(j).copied()),
+                    },
+                ));
             }
             let (value, after) = label_value(span, j + 1, label, &self.limits)?;
             if self.labels.len() >= self.limits.max_labels_per_sample {
-                return Err(span.error_at(i, ErrorKind::TooManyLabels { limit: self.limits.max_labels_per_sample }));
+                return Err(span.error_at(
+                    i,
+                    ErrorKind::TooManyLabels {
+                        limit: self.limits.max_labels_per_sample,
+                    },
+                ));
             }
-            self.labels.push(Label { name: label, value, index: j as u32 });
+            self.labels.push(Label {
+                name: label,
+                value,
+                index: j as u32,
+            });
             j = skip_blanks(line, after);
             match line.get(j) {
                 Some(b',') => i = j + 1,
                 Some(b'}') => return Ok(skip_blanks(line, j + 1)),
                 other => {
-                    return Err(span.error_at(j, ErrorKind::ExpectedCommaOrBrace {
-                        label: label.to_string(),
-                        found: describe_byte(other.copied()),
-                    }));
+                    return Err(span.error_at(
+                        j,
+                        ErrorKind::ExpectedCommaOrBrace {
+                            label: label.to_string(),
+                            found: describe_byte(other.copied()),
+                        },
+                    ));
                 }
             }
         }
@@ -431,7 +540,11 @@ impl<'a> Parser<'a> {
 
     // ----- OpenMetrics 1.0: single spaces, no blank lines or free comments, '# EOF' last -----
 
-    fn openmetrics_line(&mut self, span: Span<'a>, has_newline: bool) -> Result<Option<Parsed<'a>>, ParseError> {
+    fn openmetrics_line(
+        &mut self,
+        span: Span<'a>,
+        has_newline: bool,
+    ) -> Result<Option<Parsed<'a>>, ParseError> {
         let line = span.text;
         if self.state.eof_seen {
             return Err(span.error_at(0, ErrorKind::ContentAfterEof));
@@ -472,24 +585,47 @@ impl<'a> Parser<'a> {
         match keyword {
             "HELP" => {
                 let text = unescape_help(&span, rest_start, true)?;
-                Ok(Parsed::Help { name, text: Some(text), span })
+                Ok(Parsed::Help {
+                    name,
+                    text: Some(text),
+                    span,
+                })
             }
             "TYPE" => {
                 let token = &line[rest_start..];
                 let metric_type = MetricType::from_openmetrics_name(token).ok_or_else(|| {
-                    span.error_at(rest_start, ErrorKind::UnknownType { name: lossy_token(token) })
+                    span.error_at(
+                        rest_start,
+                        ErrorKind::UnknownType {
+                            name: lossy_token(token),
+                        },
+                    )
                 })?;
-                Ok(Parsed::Type { name, metric_type: Some(metric_type), span })
+                Ok(Parsed::Type {
+                    name,
+                    metric_type: Some(metric_type),
+                    span,
+                })
             }
             _ => {
                 let unit = &line[rest_start..];
-                if let Some(bad) = unit.iter().position(|&b| NAME_CLASS[b as usize] & METRIC_CONTINUE == 0) {
-                    return Err(span.error_at(rest_start + bad, ErrorKind::Syntax {
-                        expected: "a unit made of [a-zA-Z0-9_:]",
-                        found: describe_byte(Some(unit[bad])),
-                    }));
+                if let Some(bad) = unit
+                    .iter()
+                    .position(|&b| NAME_CLASS[b as usize] & METRIC_CONTINUE == 0)
+                {
+                    return Err(span.error_at(
+                        rest_start + bad,
+                        ErrorKind::Syntax {
+                            expected: "a unit made of [a-zA-Z0-9_:]",
+                            found: describe_byte(Some(unit[bad])),
+                        },
+                    ));
                 }
-                Ok(Parsed::Unit { name, unit: ascii_str(unit), span })
+                Ok(Parsed::Unit {
+                    name,
+                    unit: ascii_str(unit),
+                    span,
+                })
             }
         }
     }
@@ -519,12 +655,17 @@ impl<'a> Parser<'a> {
                 let timestamp_start = i + 1;
                 let timestamp_end = token_end(line, timestamp_start);
                 let token = &line[timestamp_start..timestamp_end];
-                timestamp_ms = Some(number::parse_openmetrics_timestamp_ms(token).ok_or_else(|| {
-                    span.error_at(timestamp_start, ErrorKind::Syntax {
-                        expected: "a timestamp in seconds",
-                        found: format!("{:?}", lossy_token(token)),
-                    })
-                })?);
+                timestamp_ms = Some(number::parse_openmetrics_timestamp_ms(token).ok_or_else(
+                    || {
+                        span.error_at(
+                            timestamp_start,
+                            ErrorKind::Syntax {
+                                expected: "a timestamp in seconds",
+                                found: format!("{:?}", lossy_token(token)),
+                            },
+                        )
+                    },
+                )?);
                 i = timestamp_end;
                 if i < line.len() {
                     expect_space(&span, i, "a space before an exemplar")?;
@@ -535,7 +676,13 @@ impl<'a> Parser<'a> {
             }
         }
         self.count_sample(&span)?;
-        Ok(Parsed::Sample { name, value, timestamp_ms, exemplar, span })
+        Ok(Parsed::Sample {
+            name,
+            value,
+            timestamp_ms,
+            exemplar,
+            span,
+        })
     }
 
     /// ` # {labels} value [timestamp]` starting at the `#`.
@@ -547,15 +694,27 @@ impl<'a> Parser<'a> {
     ) -> Result<(f64, Option<f64>), ParseError> {
         let line = span.text;
         if line.get(start..start + 3) != Some(b"# {") {
-            return Err(span.error_at(start, ErrorKind::Syntax {
-                expected: "'# {' to start an exemplar",
-                found: lossy_token(&line[start..line.len().min(start + 8)]),
-            }));
+            return Err(span.error_at(
+                start,
+                ErrorKind::Syntax {
+                    expected: "'# {' to start an exemplar",
+                    found: lossy_token(&line[start..line.len().min(start + 8)]),
+                },
+            ));
         }
         self.exemplar_labels.clear();
-        let mut i = openmetrics_labels(span, start + 3, metric, &self.limits, &mut self.exemplar_labels)?;
-        let length: usize =
-            self.exemplar_labels.iter().map(|l| l.name.chars().count() + l.value.chars().count()).sum();
+        let mut i = openmetrics_labels(
+            span,
+            start + 3,
+            metric,
+            &self.limits,
+            &mut self.exemplar_labels,
+        )?;
+        let length: usize = self
+            .exemplar_labels
+            .iter()
+            .map(|l| l.name.chars().count() + l.value.chars().count())
+            .sum();
         if length > 128 {
             return Err(span.error_at(start, ErrorKind::ExemplarTooLong { length }));
         }
@@ -569,13 +728,21 @@ impl<'a> Parser<'a> {
             let end = token_end(line, i + 1);
             let token = &line[i + 1..end];
             timestamp = Some(number::parse_openmetrics_seconds(token).ok_or_else(|| {
-                span.error_at(i + 1, ErrorKind::Syntax {
-                    expected: "an exemplar timestamp in seconds",
-                    found: format!("{:?}", lossy_token(token)),
-                })
+                span.error_at(
+                    i + 1,
+                    ErrorKind::Syntax {
+                        expected: "an exemplar timestamp in seconds",
+                        found: format!("{:?}", lossy_token(token)),
+                    },
+                )
             })?);
             if end < line.len() {
-                return Err(span.error_at(end, ErrorKind::TrailingText { text: lossy_token(&line[end..]) }));
+                return Err(span.error_at(
+                    end,
+                    ErrorKind::TrailingText {
+                        text: lossy_token(&line[end..]),
+                    },
+                ));
             }
         }
         Ok((value, timestamp))
@@ -589,7 +756,13 @@ fn token_end(line: &[u8], start: usize) -> usize {
 fn expect_space(span: &Span<'_>, i: usize, expected: &'static str) -> Result<(), ParseError> {
     match span.text.get(i) {
         Some(b' ') => Ok(()),
-        other => Err(span.error_at(i, ErrorKind::Syntax { expected, found: describe_byte(other.copied()) })),
+        other => Err(span.error_at(
+            i,
+            ErrorKind::Syntax {
+                expected,
+                found: describe_byte(other.copied()),
+            },
+        )),
     }
 }
 
@@ -599,7 +772,9 @@ fn parse_value(span: &Span<'_>, start: usize, end: usize) -> Result<f64, ParseEr
         let kind = if token.last() == Some(&b'\r') {
             ErrorKind::CarriageReturn
         } else {
-            ErrorKind::InvalidValue { token: lossy_token(token) }
+            ErrorKind::InvalidValue {
+                token: lossy_token(token),
+            }
         };
         span.error_at(start, kind)
     })
@@ -620,37 +795,60 @@ fn openmetrics_labels<'a>(
     loop {
         let name_end = scan_name(line, i, LABEL_START, LABEL_CONTINUE);
         if name_end == i {
-            return Err(span.error_at(i, ErrorKind::InvalidLabelName { metric: metric.to_string() }));
+            return Err(span.error_at(
+                i,
+                ErrorKind::InvalidLabelName {
+                    metric: metric.to_string(),
+                },
+            ));
         }
         let label = ascii_str(&line[i..name_end]);
         if label == "__name__" {
             return Err(span.error_at(i, ErrorKind::ReservedLabelName));
         }
         if line.get(name_end) != Some(&b'=') {
-            return Err(span.error_at(name_end, ErrorKind::ExpectedEquals {
-                label: label.to_string(),
-                found: describe_byte(line.get(name_end).copied()),
-            }));
+            return Err(span.error_at(
+                name_end,
+                ErrorKind::ExpectedEquals {
+                    label: label.to_string(),
+                    found: describe_byte(line.get(name_end).copied()),
+                },
+            ));
         }
         if line.get(name_end + 1) != Some(&b'"') {
-            return Err(span.error_at(name_end + 1, ErrorKind::ExpectedQuote {
-                label: label.to_string(),
-                found: describe_byte(line.get(name_end + 1).copied()),
-            }));
+            return Err(span.error_at(
+                name_end + 1,
+                ErrorKind::ExpectedQuote {
+                    label: label.to_string(),
+                    found: describe_byte(line.get(name_end + 1).copied()),
+                },
+            ));
         }
         let (value, after) = label_value(span, name_end + 2, label, limits)?;
         if labels.len() >= limits.max_labels_per_sample {
-            return Err(span.error_at(i, ErrorKind::TooManyLabels { limit: limits.max_labels_per_sample }));
+            return Err(span.error_at(
+                i,
+                ErrorKind::TooManyLabels {
+                    limit: limits.max_labels_per_sample,
+                },
+            ));
         }
-        labels.push(Label { name: label, value, index: (name_end + 1) as u32 });
+        labels.push(Label {
+            name: label,
+            value,
+            index: (name_end + 1) as u32,
+        });
         match line.get(after) {
             Some(b',') => i = after + 1,
             Some(b'}') => return Ok(after + 1),
             other => {
-                return Err(span.error_at(after, ErrorKind::ExpectedCommaOrBrace {
-                    label: label.to_string(),
-                    found: describe_byte(other.copied()),
-                }));
+                return Err(span.error_at(
+                    after,
+                    ErrorKind::ExpectedCommaOrBrace {
+                        label: label.to_string(),
+                        found: describe_byte(other.copied()),
+                    },
+                ));
             }
         }
     }
@@ -666,11 +864,21 @@ fn label_value<'a>(
 ) -> Result<(Cow<'a, str>, usize), ParseError> {
     let line = span.text;
     let rest = &line[start..];
-    let unterminated = || span.error_at(line.len(), ErrorKind::UnterminatedLabelValue { label: label.to_string() });
+    let unterminated = || {
+        span.error_at(
+            line.len(),
+            ErrorKind::UnterminatedLabelValue {
+                label: label.to_string(),
+            },
+        )
+    };
     let too_long = || {
-        span.error_at(start + limits.max_label_value_bytes, ErrorKind::LabelValueTooLong {
-            limit: limits.max_label_value_bytes,
-        })
+        span.error_at(
+            start + limits.max_label_value_bytes,
+            ErrorKind::LabelValueTooLong {
+                limit: limits.max_label_value_bytes,
+            },
+        )
     };
     let first = memchr::memchr2(b'"', b'\\', rest).ok_or_else(unterminated)?;
     if rest[first] == b'"' {
@@ -679,7 +887,12 @@ fn label_value<'a>(
         }
         let raw = &rest[..first];
         let value = std::str::from_utf8(raw).map_err(|err| {
-            span.error_at(start + err.valid_up_to(), ErrorKind::InvalidUtf8LabelValue { label: label.to_string() })
+            span.error_at(
+                start + err.valid_up_to(),
+                ErrorKind::InvalidUtf8LabelValue {
+                    label: label.to_string(),
+                },
+            )
         })?;
         return Ok((Cow::Borrowed(value), start + first + 1));
     }
@@ -719,14 +932,23 @@ fn label_value<'a>(
         return Err(too_long());
     }
     let value = String::from_utf8(unescaped).map_err(|err| {
-        span.error_at(start, ErrorKind::InvalidUtf8LabelValue { label: format!("{label} ({err})") })
+        span.error_at(
+            start,
+            ErrorKind::InvalidUtf8LabelValue {
+                label: format!("{label} ({err})"),
+            },
+        )
     })?;
     Ok((Cow::Owned(value), start + p + 1))
 }
 
 /// HELP text from `start` to the end of the line. The text format knows `\\` and `\n`; OpenMetrics
 /// also `\"`. Invalid UTF-8 is replaced as Go does (the text format does not validate HELP).
-fn unescape_help<'a>(span: &Span<'a>, start: usize, openmetrics: bool) -> Result<Cow<'a, str>, ParseError> {
+fn unescape_help<'a>(
+    span: &Span<'a>,
+    start: usize,
+    openmetrics: bool,
+) -> Result<Cow<'a, str>, ParseError> {
     let raw = &span.text[start..];
     let Some(first) = memchr::memchr(b'\\', raw) else {
         return Ok(go_lossy_utf8(raw));
@@ -759,21 +981,59 @@ fn unescape_help<'a>(span: &Span<'a>, start: usize, openmetrics: bool) -> Result
 
 /// An event whose labels are still in the parser's buffers (see [`Parsed::into_event`]).
 enum Parsed<'a> {
-    Help { name: &'a str, text: Option<Cow<'a, str>>, span: Span<'a> },
-    Type { name: &'a str, metric_type: Option<MetricType>, span: Span<'a> },
-    Unit { name: &'a str, unit: &'a str, span: Span<'a> },
-    Sample { name: &'a str, value: f64, timestamp_ms: Option<i64>, exemplar: Option<(f64, Option<f64>)>, span: Span<'a> },
-    Eof { span: Span<'a> },
+    Help {
+        name: &'a str,
+        text: Option<Cow<'a, str>>,
+        span: Span<'a>,
+    },
+    Type {
+        name: &'a str,
+        metric_type: Option<MetricType>,
+        span: Span<'a>,
+    },
+    Unit {
+        name: &'a str,
+        unit: &'a str,
+        span: Span<'a>,
+    },
+    Sample {
+        name: &'a str,
+        value: f64,
+        timestamp_ms: Option<i64>,
+        exemplar: Option<(f64, Option<f64>)>,
+        span: Span<'a>,
+    },
+    Eof {
+        span: Span<'a>,
+    },
 }
 
 impl<'a> Parsed<'a> {
-    fn into_event<'p>(self, labels: &'p [Label<'a>], exemplar_labels: &'p [Label<'a>]) -> Event<'a, 'p> {
+    fn into_event<'p>(
+        self,
+        labels: &'p [Label<'a>],
+        exemplar_labels: &'p [Label<'a>],
+    ) -> Event<'a, 'p> {
         match self {
             Parsed::Help { name, text, span } => Event::Help { name, text, span },
-            Parsed::Type { name, metric_type, span } => Event::Type { name, metric_type, span },
+            Parsed::Type {
+                name,
+                metric_type,
+                span,
+            } => Event::Type {
+                name,
+                metric_type,
+                span,
+            },
             Parsed::Unit { name, unit, span } => Event::Unit { name, unit, span },
             Parsed::Eof { span } => Event::Eof { span },
-            Parsed::Sample { name, value, timestamp_ms, exemplar, span } => Event::Sample(Sample {
+            Parsed::Sample {
+                name,
+                value,
+                timestamp_ms,
+                exemplar,
+                span,
+            } => Event::Sample(Sample {
                 name,
                 labels,
                 value,

@@ -11,7 +11,12 @@ const READ_CHUNK_BYTES: usize = 256 << 10;
 
 /// Parse everything `reader` yields, calling `visit` for each event. Stops at the first error,
 /// from the parser, from `visit` or from the reader.
-pub fn parse_reader<R, F>(mut reader: R, format: Format, limits: Limits, mut visit: F) -> Result<(), Error>
+pub fn parse_reader<R, F>(
+    mut reader: R,
+    format: Format,
+    limits: Limits,
+    mut visit: F,
+) -> Result<(), Error>
 where
     R: Read,
     F: FnMut(&Event<'_, '_>) -> Result<(), ParseError>,
@@ -29,7 +34,12 @@ where
                 Ok(0) => at_end = true,
                 Ok(n) => read_now += n,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(source) => return Err(Error::Io { offset: state.offset + (filled + read_now) as u64, source }),
+                Err(source) => {
+                    return Err(Error::Io {
+                        offset: state.offset + (filled + read_now) as u64,
+                        source,
+                    });
+                }
             }
             // Parse as soon as a line is complete rather than waiting for a full chunk.
             if read_now > 0 && memchr::memchr(b'\n', &buffer[filled..filled + read_now]).is_some() {
@@ -53,7 +63,9 @@ where
                 line: state.line + 1,
                 column: limits.max_line_bytes as u64 + 1,
                 offset: state.offset + limits.max_line_bytes as u64,
-                kind: ErrorKind::LineTooLong { limit: limits.max_line_bytes },
+                kind: ErrorKind::LineTooLong {
+                    limit: limits.max_line_bytes,
+                },
             }
             .into());
         }

@@ -32,9 +32,31 @@ impl Read for Trickle<'_> {
 }
 
 const INTERESTING: &[&[u8]] = &[
-    b"\"", b"\\", b"\n", b"{", b"}", b",", b"=", b" ", b"\t", b"#", b"# EOF\n", b"# TYPE m histogram\n",
-    b"le=\"+Inf\"", b"quantile=\"0.5\"", b"NaN", b"-Inf", b"1e999", b"\xff", b"\xe2\x82", b"_bucket", b"_count",
-    b"_total", b"_created", b" # {a=\"b\"} 1", b"\r",
+    b"\"",
+    b"\\",
+    b"\n",
+    b"{",
+    b"}",
+    b",",
+    b"=",
+    b" ",
+    b"\t",
+    b"#",
+    b"# EOF\n",
+    b"# TYPE m histogram\n",
+    b"le=\"+Inf\"",
+    b"quantile=\"0.5\"",
+    b"NaN",
+    b"-Inf",
+    b"1e999",
+    b"\xff",
+    b"\xe2\x82",
+    b"_bucket",
+    b"_count",
+    b"_total",
+    b"_created",
+    b" # {a=\"b\"} 1",
+    b"\r",
 ];
 
 fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
@@ -73,13 +95,23 @@ fn mutated_fixtures_never_panic_and_both_paths_agree() {
         ("openmetrics.om", Format::OpenMetrics),
     ]
     .iter()
-    .map(|(file, format)| (std::fs::read(format!("{fixtures}{file}")).expect("fixture"), *format))
+    .map(|(file, format)| {
+        (
+            std::fs::read(format!("{fixtures}{file}")).expect("fixture"),
+            *format,
+        )
+    })
     .chain(std::iter::once((
         std::fs::read(format!("{fixtures}node_exporter.prom")).expect("fixture")[..6000].to_vec(),
         Format::Text,
     )))
     .collect();
-    let limits = Limits { max_line_bytes: 4096, max_label_value_bytes: 256, max_labels_per_sample: 8, ..Limits::default() };
+    let limits = Limits {
+        max_line_bytes: 4096,
+        max_label_value_bytes: 256,
+        max_labels_per_sample: 8,
+        ..Limits::default()
+    };
     let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D);
     let (mut ok, mut failed) = (0, 0);
     for iteration in 0..3000 {
@@ -87,7 +119,14 @@ fn mutated_fixtures_never_panic_and_both_paths_agree() {
         let mut input = seed.clone();
         mutate(&mut rng, &mut input);
         // Each format also sees the other's inputs.
-        for format in [*seed_format, if *seed_format == Format::Text { Format::OpenMetrics } else { Format::Text }] {
+        for format in [
+            *seed_format,
+            if *seed_format == Format::Text {
+                Format::OpenMetrics
+            } else {
+                Format::Text
+            },
+        ] {
             let whole = parse_families(&input, format, limits);
             let step = 1 + rng.below(97);
             let streamed = read_families(Trickle(&input, step), format, limits);
@@ -101,7 +140,11 @@ fn mutated_fixtures_never_panic_and_both_paths_agree() {
                     }
                 }
                 (Err(a), Err(promtext::Error::Parse(b))) => {
-                    assert_eq!((a.line, &a.kind), (b.line, &b.kind), "iteration {iteration}");
+                    assert_eq!(
+                        (a.line, &a.kind),
+                        (b.line, &b.kind),
+                        "iteration {iteration}"
+                    );
                     if format == *seed_format {
                         failed += 1;
                     }
@@ -114,5 +157,8 @@ fn mutated_fixtures_never_panic_and_both_paths_agree() {
         }
     }
     eprintln!("in the seed's own format: {ok} parsed, {failed} rejected");
-    assert!(ok > 300 && failed > 300, "ok {ok}, failed {failed}: the mutations should hit both outcomes");
+    assert!(
+        ok > 300 && failed > 300,
+        "ok {ok}, failed {failed}: the mutations should hit both outcomes"
+    );
 }

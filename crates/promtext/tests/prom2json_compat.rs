@@ -23,32 +23,55 @@ fn write_inputs(dir: &std::path::Path, inputs: &[Vec<u8>]) -> Vec<PathBuf> {
 #[test]
 fn node_exporter_live_output_matches_prom2json() {
     let test = "node_exporter_live_output_matches_prom2json";
-    let Some(harness) = prom2json_harness(test) else { return };
-    let Some(exporter) = NodeExporter::start(test) else { return };
+    let Some(harness) = prom2json_harness(test) else {
+        return;
+    };
+    let Some(exporter) = NodeExporter::start(test) else {
+        return;
+    };
     let body = exporter.scrape();
-    assert!(body.len() > 10_000, "node_exporter served only {} bytes", body.len());
+    assert!(
+        body.len() > 10_000,
+        "node_exporter served only {} bytes",
+        body.len()
+    );
     let dir = tempfile::tempdir().expect("a temp dir");
     let files = write_inputs(dir.path(), &[body.clone()]);
     let expected = &prom2json_lines(&harness, &files)[0];
-    assert!(expected.starts_with("[{"), "prom2json failed on node_exporter output: {expected}");
+    assert!(
+        expected.starts_with("[{"),
+        "prom2json failed on node_exporter output: {expected}"
+    );
     let ours = our_prom2json(&body).expect("parsing node_exporter output");
     assert_eq!(&ours, expected);
     // The comparison covers every kind node_exporter serves.
     for kind in ["\"COUNTER\"", "\"GAUGE\"", "\"SUMMARY\"", "\"UNTYPED\""] {
-        assert!(ours.contains(kind), "no {kind} family in node_exporter output");
+        assert!(
+            ours.contains(kind),
+            "no {kind} family in node_exporter output"
+        );
     }
 }
 
 #[test]
 fn fixtures_match_prom2json() {
     let test = "fixtures_match_prom2json";
-    let Some(harness) = prom2json_harness(test) else { return };
+    let Some(harness) = prom2json_harness(test) else {
+        return;
+    };
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let files = vec![fixtures.join("tricky_labels.prom"), fixtures.join("node_exporter.prom")];
+    let files = vec![
+        fixtures.join("tricky_labels.prom"),
+        fixtures.join("node_exporter.prom"),
+    ];
     let expected = prom2json_lines(&harness, &files);
     for (file, expected) in files.iter().zip(&expected) {
         let input = std::fs::read(file).expect("reading a fixture");
-        assert!(expected.starts_with("[{"), "prom2json failed on {}: {expected}", file.display());
+        assert!(
+            expected.starts_with("[{"),
+            "prom2json failed on {}: {expected}",
+            file.display()
+        );
         let ours = our_prom2json(&input).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         assert_eq!(&ours, expected, "{}", file.display());
     }
@@ -81,29 +104,101 @@ impl Rng {
 /// An exposition built from pieces that exercise expfmt's corners: suffix resolution, le/quantile,
 /// escapes, odd values and timestamps, blanks, comments, and a little corruption.
 fn generate(rng: &mut Rng) -> Vec<u8> {
-    const NAMES: &[&str] = &["m", "m_count", "m_sum", "m_bucket", "h", "h_bucket", "h_count", "h_sum", "s", "s_count", "_x:y", "m_total"];
-    const TYPES: &[&str] = &["counter", "gauge", "summary", "histogram", "untyped", "Summary", "HISTOGRAM"];
+    const NAMES: &[&str] = &[
+        "m", "m_count", "m_sum", "m_bucket", "h", "h_bucket", "h_count", "h_sum", "s", "s_count",
+        "_x:y", "m_total",
+    ];
+    const TYPES: &[&str] = &[
+        "counter",
+        "gauge",
+        "summary",
+        "histogram",
+        "untyped",
+        "Summary",
+        "HISTOGRAM",
+    ];
     const BAD_TYPES: &[&str] = &["gauge_histogram", "bogus", "counter ", "ſummary"];
     const LABEL_NAMES: &[&str] = &["a", "le", "quantile", "b_2", "a", "c"];
     const BAD_LABEL_NAMES: &[&str] = &["__name__", "1x", ""];
-    const LABEL_VALUES: &[&str] = &["", "x", "0.5", "+Inf", "1e3", "NaN", "a,b=c", "q\\\"x\\\"", "back\\\\slash", "nl\\n", "ü✓", "<&>", "\u{2028}", "1"];
+    const LABEL_VALUES: &[&str] = &[
+        "",
+        "x",
+        "0.5",
+        "+Inf",
+        "1e3",
+        "NaN",
+        "a,b=c",
+        "q\\\"x\\\"",
+        "back\\\\slash",
+        "nl\\n",
+        "ü✓",
+        "<&>",
+        "\u{2028}",
+        "1",
+    ];
     const BAD_LABEL_VALUES: &[&str] = &["bad\\t", "x\\"];
-    const VALUES: &[&str] = &["1", "0", "-2.5", "NaN", "+Inf", "-inf", "Infinity", "1e-400", ".5", "1.", "18446744073709551616", "-1", "12345678", "1e6", "0.0001"];
+    const VALUES: &[&str] = &[
+        "1",
+        "0",
+        "-2.5",
+        "NaN",
+        "+Inf",
+        "-inf",
+        "Infinity",
+        "1e-400",
+        ".5",
+        "1.",
+        "18446744073709551616",
+        "-1",
+        "12345678",
+        "1e6",
+        "0.0001",
+    ];
     const BAD_VALUES: &[&str] = &["1e400", "0x10", "1_0", "+nan", "", "3\r", "nan"];
     const TIMESTAMPS: &[&str] = &["123", "-5", "+7", "00"];
     const BAD_TIMESTAMPS: &[&str] = &["1.5", "", "9223372036854775808"];
     const HELPS: &[&str] = &["plain", "esc \\\\ and \\n", "quote \" ok", "ünï", ""];
     const BAD_HELPS: &[&str] = &["bad \\t", "tail\\"];
     let pick = |rng: &mut Rng, good: &[&'static str], bad: &[&'static str]| -> &'static str {
-        if rng.chance(2) { rng.pick(bad) } else { rng.pick(good) }
+        if rng.chance(2) {
+            rng.pick(bad)
+        } else {
+            rng.pick(good)
+        }
     };
     let mut out = Vec::new();
     for _ in 0..rng.below(10) + 1 {
         let indent = if rng.chance(5) { " \t" } else { "" };
         match rng.below(10) {
-            0 => out.extend_from_slice(format!("{indent}# TYPE {} {}\n", rng.pick(NAMES), pick(rng, TYPES, BAD_TYPES)).as_bytes()),
-            1 => out.extend_from_slice(format!("{indent}# HELP {} {}\n", rng.pick(NAMES), pick(rng, HELPS, BAD_HELPS)).as_bytes()),
-            2 => out.extend_from_slice(rng.pick(&["\n", "# comment\n", "#\n", "# HELP\n", "# TYPE m\n", "# HELP m \n", "#HELP m x\n", "  \n"]).as_bytes()),
+            0 => out.extend_from_slice(
+                format!(
+                    "{indent}# TYPE {} {}\n",
+                    rng.pick(NAMES),
+                    pick(rng, TYPES, BAD_TYPES)
+                )
+                .as_bytes(),
+            ),
+            1 => out.extend_from_slice(
+                format!(
+                    "{indent}# HELP {} {}\n",
+                    rng.pick(NAMES),
+                    pick(rng, HELPS, BAD_HELPS)
+                )
+                .as_bytes(),
+            ),
+            2 => out.extend_from_slice(
+                rng.pick(&[
+                    "\n",
+                    "# comment\n",
+                    "#\n",
+                    "# HELP\n",
+                    "# TYPE m\n",
+                    "# HELP m \n",
+                    "#HELP m x\n",
+                    "  \n",
+                ])
+                .as_bytes(),
+            ),
             _ => {
                 let mut line = format!("{indent}{}", rng.pick(NAMES));
                 if rng.chance(70) {
@@ -113,7 +208,10 @@ fn generate(rng: &mut Rng) -> Vec<u8> {
                             line.push_str(if rng.chance(10) { " , " } else { "," });
                         }
                         let value = pick(rng, LABEL_VALUES, BAD_LABEL_VALUES);
-                        line.push_str(&format!("{}=\"{value}\"", pick(rng, LABEL_NAMES, BAD_LABEL_NAMES)));
+                        line.push_str(&format!(
+                            "{}=\"{value}\"",
+                            pick(rng, LABEL_NAMES, BAD_LABEL_NAMES)
+                        ));
                     }
                     if rng.chance(10) {
                         line.push(',');
@@ -147,7 +245,9 @@ fn generate(rng: &mut Rng) -> Vec<u8> {
 #[test]
 fn generated_inputs_are_accepted_and_rejected_like_prom2json() {
     let test = "generated_inputs_are_accepted_and_rejected_like_prom2json";
-    let Some(harness) = prom2json_harness(test) else { return };
+    let Some(harness) = prom2json_harness(test) else {
+        return;
+    };
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let inputs: Vec<Vec<u8>> = (0..4000).map(|_| generate(&mut rng)).collect();
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -168,5 +268,8 @@ fn generated_inputs_are_accepted_and_rejected_like_prom2json() {
     }
     eprintln!("prom2json and promtext agree: {accepted} accepted, {rejected} rejected");
     // Both outcomes must be well represented or the comparison proves little.
-    assert!(accepted > 400 && rejected > 400, "accepted {accepted}, rejected {rejected}");
+    assert!(
+        accepted > 400 && rejected > 400,
+        "accepted {accepted}, rejected {rejected}"
+    );
 }
