@@ -258,6 +258,124 @@ pub fn dump_heap(
     before_copy: &mut dyn FnMut(u64) -> Result<()>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<HeapDumpReport> {
+    dump_heap_into(
+        jvm,
+        options,
+        Sink::Writer(sink),
+        sink_name,
+        before_copy,
+        progress,
+    )
+}
+
+/// Where the copy goes: any writer, or a file (which allows an in-kernel copy of plain dumps).
+enum Sink<'a> {
+    Writer(&'a mut dyn Write),
+    /// Opened for reading and writing, empty.
+    File(&'a File),
+}
+
+/// Copy `src` to the start of `dst` in 8 MiB chunks with `copy_file_range(2)` (no round trip
+/// through our memory; about a third of the CPU of read+write), hashing what landed in `dst` by
+/// reading it back from the page cache. Falls back to plain writes where the kernel cannot copy
+/// between the two filesystems. Returns the bytes copied.
+fn copy_file_hashed(
+    src: &File,
+    dst: &File,
+    hasher: &mut Sha256,
+    on_chunk: &mut dyn FnMut(u64) -> Result<()>,
+) -> std::result::Result<u64, (std::io::Error, bool, u64)> {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: usize = 8 << 20;
+    let mut buf = vec![0u8; CHUNK];
+    let mut offset = 0u64;
+    let mut in_kernel = true;
+    loop {
+        let mut done = 0usize;
+        if in_kernel {
+            while done < CHUNK {
+                let mut off_in = (offset + done as u64) as libc::loff_t;
+                let mut off_out = off_in;
+                // SAFETY: valid fds and offset pointers; the kernel reads/writes only the files.
+                let n = unsafe {
+                    libc::copy_file_range(
+                        src.as_raw_fd(),
+                        &mut off_in,
+                        dst.as_raw_fd(),
+                        &mut off_out,
+                        CHUNK - done,
+                        0,
+                    )
+                };
+                if n > 0 {
+                    done += n as usize;
+                    continue;
+                }
+                if n == 0 {
+                    break; // end of the source
+                }
+                let e = std::io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP) => {
+                        in_kernel = false;
+                        break;
+                    }
+                    Some(libc::EINTR) => continue,
+                    _ => return Err((e, true, offset + done as u64)),
+                }
+            }
+            // Hash what is now in the destination.
+            let mut hashed = 0usize;
+            while hashed < done {
+                let n = dst
+                    .read_at(&mut buf[hashed..done], offset + hashed as u64)
+                    .map_err(|e| (e, true, offset))?;
+                if n == 0 {
+                    return Err((
+                        std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                        true,
+                        offset,
+                    ));
+                }
+                hashed += n;
+            }
+            hasher.update(&buf[..done]);
+        }
+        if !in_kernel && done < CHUNK {
+            // The rest of this chunk the ordinary way.
+            let want = CHUNK - done;
+            let start = offset + done as u64;
+            let mut got = 0usize;
+            while got < want {
+                let n = src
+                    .read_at(&mut buf[got..want], start + got as u64)
+                    .map_err(|e| (e, false, start))?;
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            dst.write_all_at(&buf[..got], start)
+                .map_err(|e| (e, true, start))?;
+            hasher.update(&buf[..got]);
+            done += got;
+        }
+        if done == 0 {
+            return Ok(offset);
+        }
+        offset += done as u64;
+        on_chunk(offset).map_err(|e| (std::io::Error::other(e.to_string()), false, offset))?;
+    }
+}
+
+fn dump_heap_into(
+    jvm: &Jvm,
+    options: &HeapDumpOptions<'_>,
+    sink: Sink<'_>,
+    sink_name: &Path,
+    before_copy: &mut dyn FnMut(u64) -> Result<()>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<HeapDumpReport> {
     let target = jvm.target();
     let cancelled = || options.cancel.is_some_and(|c| c.load(Ordering::SeqCst));
     if !options.target_dir.is_absolute() {
@@ -381,6 +499,64 @@ pub fn dump_heap(
             }
         }
     };
+    let read_err = |source| AttachError::File {
+        what: "reading the dump",
+        path: in_target.shown.clone(),
+        source,
+    };
+    // Plain dump into a file: in-kernel copy.
+    if let (Sink::File(dst), Compression::None) = (&sink, options.compression) {
+        let mut hasher = Sha256::new();
+        let mut on_chunk = |copied: u64| -> Result<()> {
+            progress(Progress::Copying {
+                copied_bytes: copied,
+                total_bytes,
+            });
+            if cancelled() {
+                return Err(AttachError::Cancelled {
+                    during: "copying the heap dump",
+                });
+            }
+            Ok(())
+        };
+        let copied = match copy_file_hashed(&file, dst, &mut hasher, &mut on_chunk) {
+            Ok(n) => n,
+            Err((_, false, _)) if cancelled() => {
+                return Err(AttachError::Cancelled {
+                    during: "copying the heap dump",
+                });
+            }
+            Err((source, true, at)) => return Err(sink_err(source, at)),
+            Err((source, false, _)) => return Err(read_err(source)),
+        };
+        if copied != total_bytes {
+            return Err(AttachError::DumpFailed {
+                message: format!(
+                    "the dump was {total_bytes} bytes but {copied} could be read back from {}",
+                    in_target.shown.display()
+                ),
+            });
+        }
+        let report = HeapDumpReport {
+            path_in_target,
+            dump_bytes: total_bytes,
+            output_bytes: copied,
+            sha256: hex::encode(hasher.finalize()),
+            compression: "none",
+            dump_ms,
+            copy_ms: copy_started.elapsed().as_millis() as u64,
+        };
+        drop(in_target);
+        return Ok(report);
+    }
+    let mut file_writer;
+    let sink: &mut dyn Write = match sink {
+        Sink::Writer(w) => w,
+        Sink::File(f) => {
+            file_writer = std::io::BufWriter::with_capacity(1 << 20, f);
+            &mut file_writer
+        }
+    };
     let mut hashing = HashingWriter {
         inner: sink,
         hasher: Sha256::new(),
@@ -388,11 +564,6 @@ pub fn dump_heap(
     };
     let mut buf = vec![0u8; 1 << 20];
     let mut copied = 0u64;
-    let read_err = |source| AttachError::File {
-        what: "reading the dump",
-        path: in_target.shown.clone(),
-        source,
-    };
     match options.compression {
         Compression::None => loop {
             let n = file.read(&mut buf).map_err(read_err)?;
@@ -551,6 +722,7 @@ pub fn dump_heap_to_path(
     temp_name.push(format!(".partial-{}", std::process::id()));
     let temp_path = dir.join(&temp_name);
     let file = std::fs::OpenOptions::new()
+        .read(true)
         .write(true)
         .create_new(true)
         .open(&temp_path)
@@ -563,20 +735,13 @@ pub fn dump_heap_to_path(
         path: temp_path.clone(),
         armed: true,
     };
-    // A second handle on the temp file, to ask its filesystem for free space before copying.
-    let probe = file.try_clone().map_err(|source| AttachError::File {
-        what: "duplicating the handle of",
-        path: temp_path.clone(),
-        source,
-    })?;
-    let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
     let compression = options.compression;
     let mut check = |dump_bytes: u64| -> Result<()> {
         // Compressed size is unknown in advance; a plain copy needs the whole dump's size.
         if compression != Compression::None {
             return Ok(());
         }
-        let available = available_bytes(&probe).map_err(|source| AttachError::File {
+        let available = available_bytes(&file).map_err(|source| AttachError::File {
             what: "checking free space in",
             path: dir.clone(),
             source,
@@ -589,22 +754,7 @@ pub fn dump_heap_to_path(
         }
         Ok(())
     };
-    let report = dump_heap(jvm, options, &mut writer, dest, &mut check, progress)?;
-    let file = writer.into_inner().map_err(|e| {
-        let source = e.into_error();
-        if source.raw_os_error() == Some(libc::ENOSPC) {
-            AttachError::DestinationFull {
-                path: dest.to_path_buf(),
-                written_bytes: report.output_bytes,
-            }
-        } else {
-            AttachError::File {
-                what: "writing",
-                path: temp_path.clone(),
-                source,
-            }
-        }
-    })?;
+    let report = dump_heap_into(jvm, options, Sink::File(&file), dest, &mut check, progress)?;
     drop(file);
     std::fs::rename(&temp_path, dest).map_err(|source| AttachError::File {
         what: "renaming the finished dump to",
