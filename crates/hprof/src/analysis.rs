@@ -187,13 +187,15 @@ pub fn report(graph: &HeapGraph, doms: &Dominators, options: &ReportOptions) -> 
 
     // Histogram and kinds.
     let classes = &graph.classes.classes;
-    let mut per_class: Vec<(u64, u64)> = vec![(0, 0); classes.len()];
+    // One extra key for class mirrors when the dump has no java.lang.Class.
+    let mirror_key = classes.len();
+    let mut per_class: Vec<(u64, u64)> = vec![(0, 0); classes.len() + 1];
     let class_class = graph.classes.find_by_name("java.lang.Class");
     let (mut instances, mut object_arrays, mut primitive_arrays) = (0u64, 0u64, 0u64);
     let mut heap_bytes = 0u64;
     let key_of = |ord: u32| -> usize {
         match graph.kind(ord) {
-            NodeKind::Class => class_class.unwrap_or(graph.class_of(ord)) as usize,
+            NodeKind::Class => class_class.map(|c| c as usize).unwrap_or(mirror_key),
             _ => graph.class_of(ord) as usize,
         }
     };
@@ -211,7 +213,7 @@ pub fn report(graph: &HeapGraph, doms: &Dominators, options: &ReportOptions) -> 
         e.1 += bytes;
     }
     let class_name = |k: usize| -> String {
-        if Some(k as u32) == class_class {
+        if Some(k as u32) == class_class || k == mirror_key {
             "java.lang.Class".to_string()
         } else {
             classes[k].name.clone()
@@ -231,8 +233,8 @@ pub fn report(graph: &HeapGraph, doms: &Dominators, options: &ReportOptions) -> 
 
     // Retained bytes per class: instances not dominated by another instance of their class.
     let (start, children) = doms.children(graph.storage())?;
-    let mut active: Vec<u32> = vec![0; classes.len()];
-    let mut class_retained: Vec<u64> = vec![0; classes.len()];
+    let mut active: Vec<u32> = vec![0; classes.len() + 1];
+    let mut class_retained: Vec<u64> = vec![0; classes.len() + 1];
     walk_dominator_tree(
         doms,
         &start,

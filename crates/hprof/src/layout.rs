@@ -627,6 +627,7 @@ mod tests {
         let c = Layout::COMPRESSED;
         assert_eq!(mirror_bytes(&c, 96, &[]), 96);
         assert_eq!(mirror_bytes(&c, 96, &[Object]), 104);
-        assert_eq!(mirror_bytes(&c, 96, &[Object, Long, Int]), 112);
+        // Statics are appended in order (references, then largest first): no hole filling.
+        assert_eq!(mirror_bytes(&c, 96, &[Object, Long, Int]), 120);
     }
 }

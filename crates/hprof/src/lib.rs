@@ -21,6 +21,7 @@ pub mod histogram;
 pub mod layout;
 pub mod limits;
 pub mod parser;
+pub mod pprof;
 pub mod source;
 pub mod types;
 
@@ -32,6 +33,36 @@ pub use error::{HprofError, Result, Warning, Warnings};
 pub use histogram::{Histogram, HistogramEntry, HistogramOptions, RootCounts, histogram, histogram_of_path};
 pub use layout::Layout;
 pub use limits::Limits;
+pub use pprof::{PprofOptions, write_pprof};
 pub use parser::{Header, ParseSummary, Visitor, parse};
 pub use source::{ByteStream, Compression, OpenedDump, RandomAccess, detect_compression, open_stream};
 pub use types::{BasicType, RootKind, java_class_name};
+
+/// Run every pass over `bytes` and discard the results: the entry point of the fuzz target and
+/// of the bounded mutation test. Errors are expected; panics and unbounded allocations are bugs.
+pub fn fuzz_entry(bytes: &[u8]) {
+    let limits = Limits {
+        max_contiguous_bytes: 1 << 20,
+        max_utf8_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    let _ = histogram(
+        bytes,
+        &HistogramOptions {
+            layout: None,
+            limits: limits.clone(),
+        },
+    );
+    if let Ok(graph) = build_graph(
+        bytes,
+        None,
+        &GraphOptions {
+            limits,
+            ..Default::default()
+        },
+    ) && let Ok(doms) = Dominators::compute(&graph)
+    {
+        let _ = report(&graph, &doms, &ReportOptions::default());
+        let _ = pprof::encode_profile(&graph, &doms, &Default::default());
+    }
+}

@@ -17,25 +17,29 @@ use crate::error::{HprofError, Result};
 
 /// A readable stream that may be able to jump forward cheaply.
 pub trait ByteStream: Read {
-    /// Skip `n` bytes without reading them when the stream can seek; `Ok(false)` when it cannot.
-    fn seek_forward(&mut self, _n: u64) -> io::Result<bool> {
-        Ok(false)
+    /// Skip up to `n` bytes without reading them when the stream can seek, returning how many
+    /// were skipped (fewer at the end); `Ok(None)` when it cannot seek.
+    fn seek_forward(&mut self, _n: u64) -> io::Result<Option<u64>> {
+        Ok(None)
     }
 }
 
 impl ByteStream for File {
-    fn seek_forward(&mut self, n: u64) -> io::Result<bool> {
-        let n = i64::try_from(n).map_err(|_| io::Error::other("skip too large"))?;
-        self.seek(SeekFrom::Current(n))?;
-        Ok(true)
+    fn seek_forward(&mut self, n: u64) -> io::Result<Option<u64>> {
+        let position = self.stream_position()?;
+        let len = self.metadata()?.len();
+        let k = n.min(len.saturating_sub(position));
+        let step = i64::try_from(k).map_err(|_| io::Error::other("skip too large"))?;
+        self.seek(SeekFrom::Current(step))?;
+        Ok(Some(k))
     }
 }
 
 impl ByteStream for &[u8] {
-    fn seek_forward(&mut self, n: u64) -> io::Result<bool> {
-        let n = usize::try_from(n).unwrap_or(usize::MAX).min(self.len());
-        *self = &self[n..];
-        Ok(true)
+    fn seek_forward(&mut self, n: u64) -> io::Result<Option<u64>> {
+        let k = usize::try_from(n).unwrap_or(usize::MAX).min(self.len());
+        *self = &self[k..];
+        Ok(Some(k as u64))
     }
 }
 
@@ -43,7 +47,7 @@ impl<R: Read> ByteStream for flate2::read::MultiGzDecoder<R> {}
 impl<R: io::BufRead> ByteStream for zstd::stream::read::Decoder<'_, R> {}
 impl ByteStream for io::Stdin {}
 impl<T: ByteStream + ?Sized> ByteStream for Box<T> {
-    fn seek_forward(&mut self, n: u64) -> io::Result<bool> {
+    fn seek_forward(&mut self, n: u64) -> io::Result<Option<u64>> {
         (**self).seek_forward(n)
     }
 }
@@ -152,12 +156,14 @@ impl<R: ByteStream> Source<R> {
         if remaining > self.buf.len() as u64 {
             let offset = self.base;
             match self.inner.seek_forward(remaining) {
-                Ok(true) => {
-                    self.base += remaining;
-                    // A seek past the end is not an error for files: detect it on the next read.
-                    return Ok(n);
+                Ok(Some(skipped)) => {
+                    self.base += skipped;
+                    if skipped < remaining {
+                        self.eof = true;
+                    }
+                    return Ok(n - (remaining - skipped));
                 }
-                Ok(false) => {}
+                Ok(None) => {}
                 Err(e) => return Err(HprofError::io(offset, e)),
             }
         }

@@ -1,0 +1,168 @@
+//! End to end: `triage analyze` on heap dumps taken from a real JVM with jcmd.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const PROGRAM: &str = r#"
+import java.util.*;
+public class CliHeapProgram {
+    static Holder HOLDER;
+    static final List<String> NAMES = new ArrayList<>();
+    static class Holder { byte[] payload; }
+    public static void main(String[] args) throws Exception {
+        Holder h = new Holder();
+        h.payload = new byte[5 * 1024 * 1024];
+        HOLDER = h;
+        for (int i = 0; i < 3000; i++) NAMES.add(new String("duplicated-name-" + (i % 3)));
+        System.out.println("ready");
+        Thread.sleep(600_000);
+    }
+}
+"#;
+
+fn triage(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args(args)
+        .output()
+        .expect("running triage")
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let out = triage(args);
+    assert!(out.status.success(), "triage {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+fn take_dump(test: &str, dir: &Path) -> Option<std::path::PathBuf> {
+    let java = testkit::require_program("java", test)?;
+    let jcmd = testkit::require_program("jcmd", test)?;
+    let classes = testkit::compile_java(test, "CliHeapProgram", PROGRAM)?;
+    let mut child = Command::new(java)
+        .args(["-Xmx128m", "-cp"])
+        .arg(classes.path())
+        .arg("CliHeapProgram")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting java");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line == "ready" {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(120)).expect("the JVM did not get ready");
+    let dump = dir.join("cli.hprof");
+    let out = Command::new(jcmd)
+        .arg(child.id().to_string())
+        .arg("GC.heap_dump")
+        .arg(&dump)
+        .output()
+        .expect("running jcmd");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(out.status.success() && dump.exists(), "{}", String::from_utf8_lossy(&out.stdout));
+    Some(dump)
+}
+
+#[test]
+fn analyze_heap_dump_end_to_end() {
+    let test = "analyze_heap_dump_end_to_end";
+    let dir = tempfile::tempdir().unwrap();
+    let Some(dump) = take_dump(test, dir.path()) else {
+        return;
+    };
+    let dump_s = dump.to_str().unwrap();
+
+    // Full analysis, JSON.
+    let full = json(&["analyze", dump_s, "--json", "--top", "10"]);
+    assert_eq!(full["schema"], "triage.heap/v1");
+    let histogram = full["histogram"].as_array().unwrap();
+    let row = |name: &str| histogram.iter().find(|r| r["class"] == name).cloned().unwrap();
+    let holder = row("CliHeapProgram$Holder");
+    assert_eq!(holder["instances"], 1);
+    assert_eq!(holder["shallow_bytes"], 16);
+    assert!(row("byte[]")["shallow_bytes"].as_u64().unwrap() >= 5 * 1024 * 1024 + 16);
+    assert!(histogram.iter().all(|r| r["class"].as_str().is_some_and(|c| !c.starts_with('['))));
+    let doms = full["dominators"].as_array().unwrap();
+    assert!(doms.len() <= 10);
+    let h = doms.iter().find(|d| d["class"] == "CliHeapProgram$Holder").expect("holder dominates its array");
+    assert_eq!(h["retained_bytes"], 16 + 16 + 5 * 1024 * 1024);
+    assert!(h["object_id"].as_str().unwrap().starts_with("0x"));
+    let paths = full["path_to_root"].as_array().unwrap();
+    let p = paths.iter().find(|p| p["class"] == "CliHeapProgram$Holder").expect("path to the holder");
+    let last = p["path"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["via"], "static HOLDER");
+    let dups = full["duplicate_strings"].as_array().unwrap();
+    let d = dups
+        .iter()
+        .find(|d| d["preview"].as_str().is_some_and(|s| s.starts_with("duplicated-name-")))
+        .expect("the duplicated names are reported");
+    assert_eq!(d["count"], 1000);
+    assert!(full["threads"].as_array().unwrap().iter().any(|t| t["name"] == "main"));
+
+    // The shallow pass alone gives the same histogram, without a graph.
+    let shallow = json(&["analyze", dump_s, "--json", "--only", "histogram"]);
+    assert_eq!(shallow["analysis"], "histogram");
+    assert_eq!(shallow["dominators"].as_array().unwrap().len(), 0);
+    let mut a = shallow["histogram"].as_array().unwrap().clone();
+    let mut b = histogram.clone();
+    let key = |v: &serde_json::Value| v["class"].as_str().unwrap().to_string();
+    a.sort_by_key(key);
+    b.sort_by_key(key);
+    assert_eq!(a, b);
+
+    // Compressed dumps give the same answer.
+    let zst = dir.path().join("cli.hprof.zst");
+    std::fs::write(&zst, zstd::encode_all(std::fs::File::open(&dump).unwrap(), 3).unwrap()).unwrap();
+    let z = json(&["analyze", zst.to_str().unwrap(), "--json", "--only", "histogram"]);
+    assert_eq!(z["histogram"], shallow["histogram"]);
+
+    // Human output has every section.
+    let out = triage(&["analyze", dump_s, "--top", "5"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for section in [
+        "Object layout: compressed oops",
+        "GC roots:",
+        "Class histogram",
+        "Largest retained sizes",
+        "Shortest paths from a GC root",
+        "Threads (",
+        "Duplicate strings",
+    ] {
+        assert!(text.contains(section), "missing {section:?} in:\n{text}");
+    }
+
+    // pprof export, read back by the real go tool pprof.
+    let profile = dir.path().join("heap.pb.gz");
+    let out = triage(&["analyze", dump_s, "--pprof", profile.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    if let Some(go) = testkit::require_program("go", test) {
+        let top = Command::new(go)
+            .args(["tool", "pprof", "-top", "-unit=B", "-sample_index=retained"])
+            .arg(&profile)
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        assert!(top.status.success(), "{}", String::from_utf8_lossy(&top.stderr));
+        let text = String::from_utf8_lossy(&top.stdout);
+        let line = text.lines().find(|l| l.ends_with(" CliHeapProgram$Holder")).expect("holder in pprof");
+        assert_eq!(line.split_whitespace().nth(3), Some(format!("{}B", 16 + 16 + 5 * 1024 * 1024).as_str()));
+    }
+
+    // A corrupt dump fails with the offset in the message.
+    let mut bytes = std::fs::read(&dump).unwrap();
+    let at = b"JAVA PROFILE 1.0.2\0".len();
+    bytes[at..at + 4].copy_from_slice(&3u32.to_be_bytes());
+    let bad = dir.path().join("bad.hprof");
+    std::fs::write(&bad, &bytes[..4096]).unwrap();
+    let out = triage(&["analyze", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("identifier size 3 at byte 19"), "{err}");
+}
