@@ -2,16 +2,20 @@
 # Side-by-side benchmark of `triage analyze` against hprof-slurp 0.10 on the same heap dump.
 #
 # Usage: bench/hprof/run.sh [ORDERS]   (default 1000000 orders: ~8 M objects, ~400 MB dump)
-# Needs: java/javac/jcmd (JDK 17), a release build of triage (cargo build --release -p triage),
-# hprof-slurp 0.10 (cargo install hprof-slurp --version 0.10.0), GNU time (/usr/bin/time).
+# Needs: java/javac/jcmd (JDK 17), hprof-slurp 0.10 (cargo install hprof-slurp --version 0.10.0),
+# GNU time (/usr/bin/time), and a release build of the analyser: either triage
+# (cargo build --release -p triage; set TRIAGE=path) or, quicker to build, the hprof crate's
+# example that runs the same library passes (cargo build --release -p hprof --example analyze;
+# set ANALYZE=path).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 orders="${1:-1000000}"
 work="${BENCH_WORK:-$(mktemp -d /tmp/triage-hprof-bench.XXXXXX)}"
-triage="${TRIAGE:-${CARGO_TARGET_DIR:-$repo/target}/release/triage}"
+triage="${TRIAGE:-}"
+analyze="${ANALYZE:-${CARGO_TARGET_DIR:-$repo/target}/release/examples/analyze}"
 slurp="${HPROF_SLURP:-$(command -v hprof-slurp || true)}"
-[ -x "$triage" ] || { echo "build triage first: cargo build --release -p triage" >&2; exit 1; }
+[ -x "$analyze" ] || [ -x "$triage" ] || { echo "build the analyser first (see the header)" >&2; exit 1; }
 [ -n "$slurp" ] || { echo "install hprof-slurp: cargo install hprof-slurp --version 0.10.0" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "GNU time is needed: apt-get install time" >&2; exit 1; }
 
@@ -47,10 +51,16 @@ measure() {
 
 for run in 1 2 3; do
   echo "run $run"
-  measure "hprof-slurp (histogram, top 20)" "$slurp" -i "$dump" -t 20
-  measure "triage --only histogram" "$triage" analyze --only histogram "$dump"
-  measure "triage (graph + dominators)" "$triage" analyze "$dump"
+  measure "hprof-slurp (histogram, top 20)" "$slurp" -t 20 "$dump"
+  if [ -x "$analyze" ]; then
+    measure "hprof histogram pass" "$analyze" --only-histogram "$dump"
+    measure "hprof graph+dominators+report" "$analyze" "$dump"
+  fi
+  if [ -n "$triage" ] && [ -x "$triage" ]; then
+    measure "triage analyze --only histogram" "$triage" analyze --only histogram "$dump"
+    measure "triage analyze (full)" "$triage" analyze "$dump"
+  fi
 done
 echo
-echo "objects and references (from the last full run):"
-grep -E "^Objects|^Heap:|^Object layout" "$work/out.triage (graph + dominators)" || true
+echo "last full run:"
+cat "$work/out.hprof graph+dominators+report" 2>/dev/null | tail -3 || true

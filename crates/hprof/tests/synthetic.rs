@@ -363,7 +363,12 @@ fn mutated_dumps_never_panic() {
     let seeds: Vec<Vec<u8>> = vec![known_dump(8), known_dump(4), random_graph(9, 60, 8).0];
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let dir = tempfile::tempdir().unwrap();
-    for i in 0..1500 {
+    // CI runs 1,500 iterations; FUZZING.md records a longer run (HPROF_FUZZ_ITERATIONS=N).
+    let iterations: usize = std::env::var("HPROF_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1500);
+    for i in 0..iterations {
         let mut bytes = seeds[i % seeds.len()].clone();
         let mutations = 1 + rng.below(8);
         for _ in 0..mutations {
