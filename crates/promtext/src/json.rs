@@ -63,11 +63,8 @@ fn write_metric(metric_type: MetricType, metric: &Metric, out: &mut String, scra
     out.push('{');
     let mut needs_comma = false;
     if !metric.labels.is_empty() {
-        let mut labels: Vec<(&str, &str)> = metric
-            .labels
-            .iter()
-            .map(|l| (l.name.as_str(), l.value.as_str()))
-            .collect();
+        let mut labels: Vec<(&str, &str)> =
+            metric.labels.iter().map(|l| (l.name, l.value)).collect();
         labels.sort_by(|a, b| a.0.cmp(b.0));
         out.push_str("\"labels\":");
         write_map(labels.iter().map(|&(k, v)| (k, v)), out);

@@ -26,8 +26,8 @@ mod reader;
 pub use error::{Error, ErrorKind, ParseError};
 pub use json::{write_prom2json, write_prom2json_string};
 pub use model::{
-    Bucket, Exemplar, FamilyBuilder, Histogram, LabelPair, Metric, MetricFamily, MetricValue,
-    Quantile, Summary,
+    Bucket, Exemplar, FamilyBuilder, Histogram, LabelPair, Labels, Metric, MetricFamily,
+    MetricValue, Quantile, Summary,
 };
 pub use parser::{Event, ExemplarRef, Label, Parser, Sample, Span};
 pub use reader::parse_reader;

@@ -14,11 +14,90 @@ use crate::error::{ErrorKind, ParseError};
 use crate::parser::{Event, Label, Sample, Span};
 use crate::{Format, Limits, MetricType, number};
 
-/// One label, owned.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct LabelPair {
-    pub name: String,
-    pub value: String,
+/// One label of a [`Labels`] set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LabelPair<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+}
+
+/// The labels of a series, owned, in the order they were written. All names and values share one
+/// string (two allocations per series however many labels it has: building the family model is
+/// dominated by allocation).
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Labels {
+    /// name0 value0 name1 value1 … concatenated.
+    text: Box<str>,
+    /// End offset in `text` of each name and each value.
+    ends: Box<[usize]>,
+}
+
+impl Labels {
+    /// Labels from `(name, value)` pairs.
+    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Labels {
+        let mut text = String::new();
+        let mut ends = Vec::new();
+        for (name, value) in pairs {
+            text.push_str(name);
+            ends.push(text.len());
+            text.push_str(value);
+            ends.push(text.len());
+        }
+        Labels {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+
+    fn from_parsed(labels: &[Label<'_>], skip: Option<&str>) -> Labels {
+        let kept = || labels.iter().filter(move |l| Some(l.name) != skip);
+        let length: usize = kept().map(|l| l.name.len() + l.value.len()).sum();
+        let mut text = String::with_capacity(length);
+        let mut ends = Vec::with_capacity(2 * kept().count());
+        for label in kept() {
+            text.push_str(label.name);
+            ends.push(text.len());
+            text.push_str(&label.value);
+            ends.push(text.len());
+        }
+        Labels {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.ends.len() / 2
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The labels in written order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = LabelPair<'_>> + '_ {
+        self.ends.chunks_exact(2).enumerate().map(move |(i, ends)| {
+            let start = if i == 0 { 0 } else { self.ends[2 * i - 1] };
+            LabelPair {
+                name: &self.text[start..ends[0]],
+                value: &self.text[ends[0]..ends[1]],
+            }
+        })
+    }
+
+    /// The value of a label, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter().find(|l| l.name == name).map(|l| l.value)
+    }
+}
+
+impl std::fmt::Debug for Labels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|l| (l.name, l.value)))
+            .finish()
+    }
 }
 
 /// A metric family: every series sharing a name, type and help.
@@ -49,7 +128,7 @@ impl MetricFamily {
 /// One series (one label set) of a family.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metric {
-    pub labels: Vec<LabelPair>,
+    pub labels: Labels,
     pub timestamp_ms: Option<i64>,
     pub value: MetricValue,
     /// OpenMetrics `_created`, seconds since the epoch.
@@ -61,10 +140,7 @@ pub struct Metric {
 impl Metric {
     /// The value of a label, if present.
     pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels
-            .iter()
-            .find(|l| l.name == name)
-            .map(|l| l.value.as_str())
+        self.labels.get(name)
     }
 }
 
@@ -111,7 +187,7 @@ pub struct Bucket {
 /// An OpenMetrics exemplar.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exemplar {
-    pub labels: Vec<LabelPair>,
+    pub labels: Labels,
     pub value: f64,
     pub timestamp_seconds: Option<f64>,
 }
@@ -712,15 +788,8 @@ fn openmetrics_suffixes(metric_type: MetricType) -> &'static [(&'static str, Rol
     }
 }
 
-fn owned_labels(labels: &[Label<'_>], skip: Option<&str>) -> Vec<LabelPair> {
-    labels
-        .iter()
-        .filter(|l| Some(l.name) != skip)
-        .map(|l| LabelPair {
-            name: l.name.to_string(),
-            value: l.value.to_string(),
-        })
-        .collect()
+fn owned_labels(labels: &[Label<'_>], skip: Option<&str>) -> Labels {
+    Labels::from_parsed(labels, skip)
 }
 
 /// Duplicate label names are an error, except the `le`/`quantile` of histograms/summaries (which

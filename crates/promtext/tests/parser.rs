@@ -228,7 +228,7 @@ fn openmetrics_types_created_exemplars_and_units() {
         (exemplar.value, exemplar.timestamp_seconds),
         (0.67, Some(1_395_066_363.5))
     );
-    assert_eq!(exemplar.labels[0].value, "KOO5S4vxi0o");
+    assert_eq!(exemplar.labels.get("trace_id"), Some("KOO5S4vxi0o"));
 
     let MetricValue::Histogram(histogram) = &by_name("rpc_latency_seconds").metrics[0].value else {
         panic!("histogram")

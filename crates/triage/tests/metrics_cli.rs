@@ -186,7 +186,8 @@ fn table_groups_node_exporter_families_and_grep_filters_them() {
     };
     let output = triage(&[&exporter.url("http")]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let text = stdout(&output);
+    // A newline in front so every family header, the first one too, follows one.
+    let text = format!("\n{}", stdout(&output));
     assert!(
         text.contains(
             "\nnode_cpu_seconds_total  (counter)  Seconds the CPUs spent in each mode.\n"
@@ -204,7 +205,8 @@ fn table_groups_node_exporter_families_and_grep_filters_them() {
 
     let filtered = triage(&["--grep", "^node_load[0-9]+$", &exporter.url("http")]);
     assert!(filtered.status.success(), "{}", stderr(&filtered));
-    let headers: Vec<&str> = stdout(&filtered)
+    let filtered_text = stdout(&filtered);
+    let headers: Vec<&str> = filtered_text
         .lines()
         .filter(|l| !l.starts_with(' ') && !l.is_empty())
         .map(|l| l.split(' ').next().unwrap_or_default())

@@ -450,7 +450,7 @@ fn labels_cell(metric: &Metric) -> String {
         if i > 0 {
             cell.push(',');
         }
-        cell.push_str(&label.name);
+        cell.push_str(label.name);
         cell.push_str("=\"");
         for c in label.value.chars() {
             match c {
