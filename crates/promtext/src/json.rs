@@ -125,7 +125,7 @@ fn write_count_sum(count: f64, sum: f64, out: &mut String, scratch: &mut String)
     out.push_str(&go_float_to_u64(count).to_string());
     out.push_str("\",\"sum\":\"");
     out.push_str(&go_float(sum, scratch));
-    out.push_str("\"");
+    out.push('"');
 }
 
 fn go_float(value: f64, scratch: &mut String) -> String {

@@ -8,7 +8,7 @@
 //! and families must not be interleaved. Either way each sample costs one hash lookup at most.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 use crate::error::{ErrorKind, ParseError};
 use crate::parser::{Event, Label, Sample, Span};
@@ -549,7 +549,7 @@ impl FamilyBuilder {
                     return Ok((current, role));
                 }
                 // An untyped family only ever holds its own name; anything else starts a family.
-                if !(metric_type == MetricType::Untyped && !suffix.is_empty()) {
+                if metric_type != MetricType::Untyped || suffix.is_empty() {
                     let allowed = allowed
                         .iter()
                         .map(|(s, _)| format!("{family_name}{s}"))
@@ -710,9 +710,7 @@ impl FamilyBuilder {
             .map(|l| (l.name, l.value.as_ref()))
             .collect();
         key.sort_unstable();
-        let mut hasher = self.hasher.build_hasher();
-        key.hash(&mut hasher);
-        let hash = hasher.finish();
+        let hash = self.hasher.hash_one(&key);
         let state = &mut self.families[index];
         let same_labels = |metric: &Metric| {
             metric.labels.len() == key.len()

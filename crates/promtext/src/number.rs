@@ -93,9 +93,8 @@ pub fn parse_openmetrics_timestamp_ms(token: &[u8]) -> Option<i64> {
     let millis = (seconds * 1000.0).round();
     // i64::MAX as f64 rounds up to 2^63, which is out of range: compare strictly.
     (millis.is_finite()
-        && millis >= -9_223_372_036_854_775_808.0
-        && millis < 9_223_372_036_854_775_808.0)
-        .then_some(millis as i64)
+        && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&millis))
+    .then_some(millis as i64)
 }
 
 /// Parse an OpenMetrics timestamp as seconds (exemplars and `_created` keep sub-millisecond

@@ -36,7 +36,7 @@ fn node_exporter_live_output_matches_prom2json() {
         body.len()
     );
     let dir = tempfile::tempdir().expect("a temp dir");
-    let files = write_inputs(dir.path(), &[body.clone()]);
+    let files = write_inputs(dir.path(), std::slice::from_ref(&body));
     let expected = &prom2json_lines(&harness, &files)[0];
     assert!(
         expected.starts_with("[{"),
