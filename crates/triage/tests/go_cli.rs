@@ -191,7 +191,7 @@ fn analyze_flame_folded_diff_and_bundle_output() {
     ]);
     assert!(run.status.success(), "{}", stderr(&run));
     let reader = bundle::BundleReader::open(&bundle_path).expect("a readable bundle");
-    let names: Vec<String> = reader.list().expect("listing").into_iter().map(|m| m.name).collect();
+    let names: Vec<String> = reader.list().expect("listing").into_iter().map(|m| m.path).collect();
     for want in ["go/pprof/cpu.pb.gz", "go/pprof/allocs.pb.gz", "go/pprof/summary.json", "go/pprof/cpu.top.txt"] {
         assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
     }
