@@ -60,13 +60,32 @@ pub struct Evidence {
 
 impl Evidence {
     /// Evidence compared with a threshold.
-    pub fn new(label: impl Into<String>, value: impl Into<String>, threshold: impl Into<String>, source: impl Into<String>) -> Self {
-        Self { label: label.into(), value: value.into(), threshold: Some(threshold.into()), source: source.into() }
+    pub fn new(
+        label: impl Into<String>,
+        value: impl Into<String>,
+        threshold: impl Into<String>,
+        source: impl Into<String>,
+    ) -> Self {
+        Self {
+            label: label.into(),
+            value: value.into(),
+            threshold: Some(threshold.into()),
+            source: source.into(),
+        }
     }
 
     /// A value shown for context, not compared with anything.
-    pub fn context(label: impl Into<String>, value: impl Into<String>, source: impl Into<String>) -> Self {
-        Self { label: label.into(), value: value.into(), threshold: None, source: source.into() }
+    pub fn context(
+        label: impl Into<String>,
+        value: impl Into<String>,
+        source: impl Into<String>,
+    ) -> Self {
+        Self {
+            label: label.into(),
+            value: value.into(),
+            threshold: None,
+            source: source.into(),
+        }
     }
 }
 
@@ -94,7 +113,10 @@ pub struct Finding {
 /// Sort findings most severe first; within one severity by rule id, then subject.
 pub fn sort_findings(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
-        b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)).then_with(|| a.subject.cmp(&b.subject))
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.subject.cmp(&b.subject))
     });
 }
 
@@ -114,7 +136,11 @@ pub(crate) mod fmt_value {
             value /= 1024.0;
             unit += 1;
         }
-        if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+        if unit == 0 {
+            format!("{bytes} B")
+        } else {
+            format!("{value:.1} {}", UNITS[unit])
+        }
     }
 
     /// `a / b` as a ratio; `None` when `b` is zero.

@@ -24,11 +24,12 @@ pub mod report;
 pub mod rule;
 pub mod rules;
 
-pub use finding::{sort_findings, Evidence, Finding, Severity};
+pub use finding::{Evidence, Finding, Severity, sort_findings};
 pub use pod::PodInventory;
-pub use report::{report_html, ReportExtras};
+pub use report::{ReportExtras, report_html};
 pub use rule::{
-    raw_member, run_rules, Analysis, AnalysisInput, Input, LogText, Rule, SkippedRule, RAW_PREFIX, SNAPSHOT_MEMBER,
+    Analysis, AnalysisInput, Input, LogText, RAW_PREFIX, Rule, SNAPSHOT_MEMBER, SkippedRule,
+    raw_member, run_rules,
 };
 
 use hostprobe::{CollectorStatus, Snapshot};
@@ -42,7 +43,11 @@ pub fn analyze(input: &AnalysisInput<'_>) -> Analysis {
 pub fn analyze_snapshot(snapshot: &Snapshot) -> Analysis {
     let mut analysis = analyze(&AnalysisInput::from_snapshot(snapshot));
     // Pod and log rules have nothing to read in a host snapshot: that is not worth a remark.
-    analysis.skipped.retain(|s| !rules::ALL.iter().any(|r| r.id() == s.id && r.reads().iter().all(|i| !matches!(i, Input::Collector(_)))));
+    analysis.skipped.retain(|s| {
+        !rules::ALL
+            .iter()
+            .any(|r| r.id() == s.id && r.reads().iter().all(|i| !matches!(i, Input::Collector(_))))
+    });
     analysis
 }
 
@@ -52,8 +57,18 @@ pub fn findings_for(snapshot: &Snapshot) -> Vec<Finding> {
 }
 
 /// Collector names and the snapshot sections they fill.
-pub const COLLECTORS: &[&str] =
-    &["system", "memory", "processes", "filesystems", "mounts", "block_devices", "cgroups", "conntrack", "network", "kernel_log"];
+pub const COLLECTORS: &[&str] = &[
+    "system",
+    "memory",
+    "processes",
+    "filesystems",
+    "mounts",
+    "block_devices",
+    "cgroups",
+    "conntrack",
+    "network",
+    "kernel_log",
+];
 
 /// Drop a collector's section from `snapshot` because it cannot be trusted (e.g. its bundle member
 /// failed its checksum), and record why in the collector's entry, so the rules that read it skip

@@ -70,7 +70,10 @@ impl Pod {
     /// The controlling owner (`controller: true`), else the first owner.
     pub fn controller(&self) -> Option<&OwnerReference> {
         let owners = &self.metadata.owner_references;
-        owners.iter().find(|o| o.controller == Some(true)).or_else(|| owners.first())
+        owners
+            .iter()
+            .find(|o| o.controller == Some(true))
+            .or_else(|| owners.first())
     }
 
     /// `namespace/name`.
@@ -100,7 +103,8 @@ pub const DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS: i64 = 30;
 impl PodSpec {
     /// `terminationGracePeriodSeconds`, or the 30 s default.
     pub fn grace_period_seconds(&self) -> i64 {
-        self.termination_grace_period_seconds.unwrap_or(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS)
+        self.termination_grace_period_seconds
+            .unwrap_or(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS)
     }
 }
 
@@ -329,7 +333,11 @@ impl Service {
     pub fn selects(&self, pod: &Pod) -> bool {
         !self.spec.selector.is_empty()
             && self.metadata.namespace() == pod.metadata.namespace()
-            && self.spec.selector.iter().all(|(k, v)| pod.metadata.labels.get(k) == Some(v))
+            && self
+                .spec
+                .selector
+                .iter()
+                .all(|(k, v)| pod.metadata.labels.get(k) == Some(v))
     }
 }
 
@@ -380,7 +388,9 @@ impl LabelSelector {
     /// True when `labels` satisfy the selector. An empty selector matches everything (as in the
     /// policy/v1 API); an unknown operator matches nothing.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
             && self.match_expressions.iter().all(|e| {
                 let value = labels.get(&e.key);
                 match e.operator.as_str() {
@@ -399,7 +409,11 @@ impl PodDisruptionBudget {
     /// null selector selects no pods and an empty one (`{}`) every pod of the namespace.
     pub fn covers(&self, pod: &Pod) -> bool {
         self.metadata.namespace() == pod.metadata.namespace()
-            && self.spec.selector.as_ref().is_some_and(|s| s.matches(&pod.metadata.labels))
+            && self
+                .spec
+                .selector
+                .as_ref()
+                .is_some_and(|s| s.matches(&pod.metadata.labels))
     }
 }
 
@@ -440,7 +454,10 @@ impl std::fmt::Display for ObjectsError {
 impl std::error::Error for ObjectsError {}
 
 /// Parse a `kind: …List` document (`{"items": [...]}`), a JSON array of objects, or one object.
-pub fn parse_objects<T: serde::de::DeserializeOwned>(source: &str, json: &[u8]) -> Result<Vec<T>, ObjectsError> {
+pub fn parse_objects<T: serde::de::DeserializeOwned>(
+    source: &str,
+    json: &[u8],
+) -> Result<Vec<T>, ObjectsError> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Shape<T> {
@@ -448,7 +465,10 @@ pub fn parse_objects<T: serde::de::DeserializeOwned>(source: &str, json: &[u8]) 
         Array(Vec<T>),
         One(Box<T>),
     }
-    let err = |error| ObjectsError { source: source.to_string(), error };
+    let err = |error| ObjectsError {
+        source: source.to_string(),
+        error,
+    };
     // Parse as a value first so a malformed list reports the real error, not the untagged one.
     let value: serde_json::Value = serde_json::from_slice(json).map_err(err)?;
     if let Some(items) = value.get("items") {
@@ -457,6 +477,8 @@ pub fn parse_objects<T: serde::de::DeserializeOwned>(source: &str, json: &[u8]) 
     match serde_json::from_value::<Shape<T>>(value.clone()) {
         Ok(Shape::List { items }) | Ok(Shape::Array(items)) => Ok(items),
         Ok(Shape::One(one)) => Ok(vec![*one]),
-        Err(_) => serde_json::from_value::<T>(value).map(|one| vec![one]).map_err(err),
+        Err(_) => serde_json::from_value::<T>(value)
+            .map(|one| vec![one])
+            .map_err(err),
     }
 }

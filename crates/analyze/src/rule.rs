@@ -3,7 +3,7 @@
 use hostprobe::{CollectorStatus, Snapshot};
 use serde::{Deserialize, Serialize};
 
-use crate::finding::{sort_findings, Finding, Severity};
+use crate::finding::{Finding, Severity, sort_findings};
 use crate::pod::PodInventory;
 
 /// Where the raw copy of a file read under the snapshot's root is stored in a bundle:
@@ -44,7 +44,11 @@ pub struct AnalysisInput<'a> {
 impl<'a> AnalysisInput<'a> {
     /// Input holding a snapshot only.
     pub fn from_snapshot(snapshot: &'a Snapshot) -> Self {
-        Self { snapshot: Some(snapshot), pods: None, logs: &[] }
+        Self {
+            snapshot: Some(snapshot),
+            pods: None,
+            logs: &[],
+        }
     }
 
     /// True when the snapshot carries `--interval` deltas.
@@ -120,7 +124,10 @@ impl Analysis {
 
     /// Findings at `severity` or above.
     pub fn count_at_least(&self, severity: Severity) -> usize {
-        self.findings.iter().filter(|f| f.severity >= severity).count()
+        self.findings
+            .iter()
+            .filter(|f| f.severity >= severity)
+            .count()
     }
 }
 
@@ -130,7 +137,9 @@ pub fn availability(input: &AnalysisInput<'_>, part: Input) -> Result<(), String
         Input::Pods => match input.pods {
             Some(p) if !p.pods.is_empty() => Ok(()),
             Some(_) => Err("the bundle holds no pods".into()),
-            None => Err("no Kubernetes objects were collected (target is not a pod or workload)".into()),
+            None => {
+                Err("no Kubernetes objects were collected (target is not a pod or workload)".into())
+            }
         },
         Input::Logs => {
             if input.logs.is_empty() {
@@ -149,14 +158,19 @@ pub fn availability(input: &AnalysisInput<'_>, part: Input) -> Result<(), String
                     CollectorStatus::Ok | CollectorStatus::TimedOut => Ok(()),
                     status => Err(format!(
                         "collector {name} {status}{}",
-                        run.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+                        run.error
+                            .as_deref()
+                            .map(|e| format!(": {e}"))
+                            .unwrap_or_default()
                     )),
                 };
             }
             if section_present(snapshot, name) {
                 Ok(())
             } else {
-                Err(format!("the snapshot has no {name} section (collector {name} did not run or is unknown to the version that wrote it)"))
+                Err(format!(
+                    "the snapshot has no {name} section (collector {name} did not run or is unknown to the version that wrote it)"
+                ))
             }
         }
     }
@@ -193,11 +207,18 @@ pub fn run_rules(rules: &[&dyn Rule], input: &AnalysisInput<'_>) -> Analysis {
             }
         }
         if available == 0 {
-            analysis.skipped.push(SkippedRule { id: rule.id().to_string(), reason: missing.join("; ") });
+            analysis.skipped.push(SkippedRule {
+                id: rule.id().to_string(),
+                reason: missing.join("; "),
+            });
             continue;
         }
         if !missing.is_empty() {
-            analysis.notes.push(format!("{} ran on partial input: {}", rule.id(), missing.join("; ")));
+            analysis.notes.push(format!(
+                "{} ran on partial input: {}",
+                rule.id(),
+                missing.join("; ")
+            ));
         }
         if rule.needs_interval() && !input.has_interval() {
             interval_rules.push(rule.id());

@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use analyze::report::{DominatorRow, FoldedStack, HeapClassRow, HeapSection, ProfileSection, ProfileTopRow};
-use analyze::{analyze_snapshot, report_html, ReportExtras};
+use analyze::report::{
+    DominatorRow, FoldedStack, HeapClassRow, HeapSection, ProfileSection, ProfileTopRow,
+};
+use analyze::{ReportExtras, analyze_snapshot, report_html};
 
 const WIDTH: u32 = 1400;
 const HEIGHT: u32 = 2000;
@@ -19,10 +21,25 @@ fn heap() -> HeapSection {
         ("byte[]", 1_204_331, 162_112_004, 162_112_004),
         ("java.lang.String", 1_180_002, 28_320_048, 190_432_052),
         ("java.util.HashMap$Node", 640_118, 20_483_776, 120_883_776),
-        ("com.example.shop.cart.CartLine", 402_881, 16_115_240, 98_115_240),
+        (
+            "com.example.shop.cart.CartLine",
+            402_881,
+            16_115_240,
+            98_115_240,
+        ),
         ("java.lang.Object[]", 88_409, 12_004_112, 70_004_112),
-        ("java.util.concurrent.ConcurrentHashMap$Node", 301_772, 9_656_704, 61_656_704),
-        ("com.example.shop.session.SessionState", 48_110, 3_848_800, 58_848_800),
+        (
+            "java.util.concurrent.ConcurrentHashMap$Node",
+            301_772,
+            9_656_704,
+            61_656_704,
+        ),
+        (
+            "com.example.shop.session.SessionState",
+            48_110,
+            3_848_800,
+            58_848_800,
+        ),
         ("java.util.ArrayList", 140_221, 3_365_304, 35_365_304),
         ("char[]", 12_004, 2_402_112, 2_402_112),
         ("java.lang.Long", 90_112, 2_162_688, 2_162_688),
@@ -33,29 +50,74 @@ fn heap() -> HeapSection {
         total_objects: Some(4_210_338),
         histogram: classes
             .iter()
-            .map(|(c, n, s, r)| HeapClassRow { class_name: c.to_string(), instances: *n, shallow_bytes: *s, retained_bytes: Some(*r) })
+            .map(|(c, n, s, r)| HeapClassRow {
+                class_name: c.to_string(),
+                instances: *n,
+                shallow_bytes: *s,
+                retained_bytes: Some(*r),
+            })
             .collect(),
         dominators: vec![
-            DominatorRow { name: "java.util.concurrent.ConcurrentHashMap @ 0x7f3a00108e40".into(), class_name: Some("java.util.concurrent.ConcurrentHashMap".into()), shallow_bytes: 64, retained_bytes: 141_200_112 },
-            DominatorRow { name: "com.example.shop.session.SessionRegistry @ 0x7f3a0010a210".into(), class_name: Some("com.example.shop.session.SessionRegistry".into()), shallow_bytes: 32, retained_bytes: 58_848_800 },
-            DominatorRow { name: "org.apache.catalina.loader.ParallelWebappClassLoader @ 0x7f3a0001c000".into(), class_name: None, shallow_bytes: 144, retained_bytes: 12_402_000 },
+            DominatorRow {
+                name: "java.util.concurrent.ConcurrentHashMap @ 0x7f3a00108e40".into(),
+                class_name: Some("java.util.concurrent.ConcurrentHashMap".into()),
+                shallow_bytes: 64,
+                retained_bytes: 141_200_112,
+            },
+            DominatorRow {
+                name: "com.example.shop.session.SessionRegistry @ 0x7f3a0010a210".into(),
+                class_name: Some("com.example.shop.session.SessionRegistry".into()),
+                shallow_bytes: 32,
+                retained_bytes: 58_848_800,
+            },
+            DominatorRow {
+                name: "org.apache.catalina.loader.ParallelWebappClassLoader @ 0x7f3a0001c000"
+                    .into(),
+                class_name: None,
+                shallow_bytes: 144,
+                retained_bytes: 12_402_000,
+            },
         ],
     }
 }
 
 fn profile() -> ProfileSection {
     let lines = [
-        ("runtime.main;main.main;net/http.(*Server).Serve;net/http.(*conn).serve;main.checkoutHandler;encoding/json.Marshal;encoding/json.(*encodeState).reflectValue", 410),
-        ("runtime.main;main.main;net/http.(*Server).Serve;net/http.(*conn).serve;main.checkoutHandler;main.priceCart;main.applyDiscounts", 260),
-        ("runtime.main;main.main;net/http.(*Server).Serve;net/http.(*conn).serve;main.checkoutHandler;database/sql.(*DB).QueryContext;github.com/lib/pq.(*conn).query", 180),
-        ("runtime.main;main.main;net/http.(*Server).Serve;net/http.(*conn).serve;net/http.(*response).finishRequest;bufio.(*Writer).Flush", 90),
-        ("runtime.gcBgMarkWorker;runtime.gcDrain;runtime.scanobject", 220),
-        ("runtime.gcBgMarkWorker;runtime.gcDrain;runtime.markroot", 60),
-        ("runtime.mcall;runtime.park_m;runtime.schedule;runtime.findRunnable", 80),
+        (
+            "runtime.main;main.main;net/http.(*Server).Serve;net/http.(*conn).serve;main.checkoutHandler;encoding/json.Marshal;encoding/json.(*encodeState).reflectValue",
+            410,
+        ),
+        (
+            "runtime.main;main.main;net/http.(*Server).Serve;net/http.(*conn).serve;main.checkoutHandler;main.priceCart;main.applyDiscounts",
+            260,
+        ),
+        (
+            "runtime.main;main.main;net/http.(*Server).Serve;net/http.(*conn).serve;main.checkoutHandler;database/sql.(*DB).QueryContext;github.com/lib/pq.(*conn).query",
+            180,
+        ),
+        (
+            "runtime.main;main.main;net/http.(*Server).Serve;net/http.(*conn).serve;net/http.(*response).finishRequest;bufio.(*Writer).Flush",
+            90,
+        ),
+        (
+            "runtime.gcBgMarkWorker;runtime.gcDrain;runtime.scanobject",
+            220,
+        ),
+        (
+            "runtime.gcBgMarkWorker;runtime.gcDrain;runtime.markroot",
+            60,
+        ),
+        (
+            "runtime.mcall;runtime.park_m;runtime.schedule;runtime.findRunnable",
+            80,
+        ),
     ];
     let stacks: Vec<FoldedStack> = lines
         .iter()
-        .map(|(s, v)| FoldedStack { frames: s.split(';').map(str::to_string).collect(), value: *v as f64 * 1e7 })
+        .map(|(s, v)| FoldedStack {
+            frames: s.split(';').map(str::to_string).collect(),
+            value: *v as f64 * 1e7,
+        })
         .collect();
     let total = stacks.iter().map(|s| s.value).sum();
     ProfileSection {
@@ -64,10 +126,26 @@ fn profile() -> ProfileSection {
         unit: "nanoseconds".into(),
         total,
         top: vec![
-            ProfileTopRow { function: "encoding/json.(*encodeState).reflectValue".into(), flat: 4.1e9, cum: 4.1e9 },
-            ProfileTopRow { function: "main.applyDiscounts".into(), flat: 2.6e9, cum: 2.6e9 },
-            ProfileTopRow { function: "runtime.scanobject".into(), flat: 2.2e9, cum: 2.2e9 },
-            ProfileTopRow { function: "github.com/lib/pq.(*conn).query".into(), flat: 1.8e9, cum: 1.8e9 },
+            ProfileTopRow {
+                function: "encoding/json.(*encodeState).reflectValue".into(),
+                flat: 4.1e9,
+                cum: 4.1e9,
+            },
+            ProfileTopRow {
+                function: "main.applyDiscounts".into(),
+                flat: 2.6e9,
+                cum: 2.6e9,
+            },
+            ProfileTopRow {
+                function: "runtime.scanobject".into(),
+                flat: 2.2e9,
+                cum: 2.2e9,
+            },
+            ProfileTopRow {
+                function: "github.com/lib/pq.(*conn).query".into(),
+                flat: 1.8e9,
+                cum: 1.8e9,
+            },
         ],
         stacks,
     }
@@ -125,7 +203,9 @@ fn screenshot(chromium: &Path, html: &Path, png: &Path, profile_dir: &Path) {
 
 #[test]
 fn report_renders_in_chromium() {
-    let Some(chromium) = testkit::require_program("chromium", "report_renders_in_chromium") else { return };
+    let Some(chromium) = testkit::require_program("chromium", "report_renders_in_chromium") else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let html = dir.path().join("report.html");
     std::fs::write(&html, render()).expect("writing the report");
@@ -133,13 +213,19 @@ fn report_renders_in_chromium() {
     let profile_dir = dir.path().join("chromium-profile");
     screenshot(&chromium, &html, &png, &profile_dir);
 
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).expect("the screenshot exists")));
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&png).expect("the screenshot exists"),
+    ));
     let mut reader = decoder.read_info().expect("a PNG");
     let mut buf = vec![0; reader.output_buffer_size().expect("buffer size")];
     let info = reader.next_frame(&mut buf).expect("decoding the PNG");
     assert_eq!((info.width, info.height), (WIDTH, HEIGHT));
     let channels = info.color_type.samples();
-    assert!(channels >= 3, "colour screenshot expected, got {:?}", info.color_type);
+    assert!(
+        channels >= 3,
+        "colour screenshot expected, got {:?}",
+        info.color_type
+    );
     let pixels = &buf[..info.buffer_size()];
     let mut colours = std::collections::HashSet::new();
     let mut red = 0usize;
@@ -150,8 +236,15 @@ fn report_renders_in_chromium() {
             red += 1;
         }
     }
-    assert!(colours.len() > 500, "only {} distinct colours: the page looks blank", colours.len());
-    assert!(red > 2_000, "only {red} crit-red pixels: the findings or gauges did not render");
+    assert!(
+        colours.len() > 500,
+        "only {} distinct colours: the page looks blank",
+        colours.len()
+    );
+    assert!(
+        red > 2_000,
+        "only {red} crit-red pixels: the findings or gauges did not render"
+    );
 
     if std::env::var_os("TRIAGE_UPDATE_SCREENSHOT").is_some() {
         let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/report.png");

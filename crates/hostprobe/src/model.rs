@@ -322,7 +322,8 @@ pub struct Process {
     pub cpu_percent: f64,
     /// user + system CPU time since the process started.
     pub cpu_time_ms: u64,
-    /// Resident set size (`rss` pages of `stat` × page size).
+    /// Resident set size: `VmRSS` of `status` (what `ps` shows); `rss` pages of `stat` × page
+    /// size when `status` has no `VmRSS`.
     pub rss_bytes: u64,
     /// Virtual size (`vsize` of `stat`).
     pub vsz_bytes: u64,

@@ -92,6 +92,9 @@ pub struct PidStatus {
     pub euid: Option<u32>,
     /// `NStgid`: the pid in each nested pid namespace, outermost first.
     pub ns_tgid: Vec<u32>,
+    /// `VmRSS` in bytes: the exact sum of the RSS counters (the `rss` of `stat` is the per-CPU
+    /// approximation and can be off by tens of pages); absent for kernel threads.
+    pub vm_rss_bytes: Option<u64>,
 }
 
 /// Parse `/proc/<pid>/status`; unknown or garbled lines are ignored.
@@ -100,6 +103,12 @@ pub fn parse_pid_status(text: &str) -> PidStatus {
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("Uid:") {
             out.euid = rest.split_whitespace().nth(1).and_then(|v| v.parse().ok());
+        } else if let Some(rest) = line.strip_prefix("VmRSS:") {
+            out.vm_rss_bytes = rest
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|kb| kb.saturating_mul(1024));
         } else if let Some(rest) = line.strip_prefix("NStgid:") {
             out.ns_tgid = rest
                 .split_whitespace()
@@ -258,7 +267,8 @@ pub fn read_processes(
         let path = format!("/proc/{pid}/stat");
         match src.text_uncaptured(&path) {
             Ok(text) => match parse_pid_stat(&text, &src.root().path(&path)) {
-                Ok(stat) => stats.push(stat),
+                // The directory name is the pid; a stat that says otherwise is not trusted.
+                Ok(stat) => stats.push(PidStat { pid, ..stat }),
                 Err(e) => {
                     unreadable += 1;
                     src.warn(e.to_string());
@@ -383,7 +393,7 @@ pub fn read_processes(
             },
             _ => lifetime_percent,
         };
-        let rss_bytes = stat.rss_pages.saturating_mul(page_size);
+        let rss_bytes = partial.status.vm_rss_bytes.unwrap_or_else(|| stat.rss_pages.saturating_mul(page_size));
         let uid = partial.status.euid;
         let namespace_pid = partial.status.ns_tgid.last().copied().filter(|&p| p != pid);
         processes.push(Process {
@@ -577,8 +587,10 @@ mod tests {
 
     #[test]
     fn status_takes_effective_uid_and_nstgid() {
-        let s = parse_pid_status("Name:\tx\nUid:\t1000\t0\t0\t0\nNStgid:\t4242\t7\n");
+        let s = parse_pid_status("Name:\tx\nUid:\t1000\t0\t0\t0\nVmRSS:\t   17472 kB\nNStgid:\t4242\t7\n");
         assert_eq!(s.euid, Some(0));
+        assert_eq!(s.vm_rss_bytes, Some(17_472 * 1024));
+        assert_eq!(parse_pid_status("Name:\tkthreadd\n").vm_rss_bytes, None);
         assert_eq!(s.ns_tgid, vec![4242, 7]);
     }
 

@@ -594,3 +594,37 @@ fn malformed_files_are_recorded_per_collector_and_never_stop_the_rest() {
     let back: Snapshot = serde_json::from_str(&json).expect("round trip");
     assert_eq!(back, s);
 }
+
+/// Every field name the snapshot can hold is documented in docs/snapshot-schema.md.
+#[test]
+fn schema_doc_covers_every_field() {
+    let doc = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/snapshot-schema.md")).expect("docs/snapshot-schema.md");
+    let (v2, _) = snapshot_of("cgroup-v2-systemd", Target::Host);
+    let (v1, _) = snapshot_of("cgroup-v1-systemd", Target::Host);
+    let mut with_deltas = v2.clone();
+    with_deltas.deltas = Some(hostprobe::collect::compute_deltas(&v2, &v2, 1000));
+    with_deltas.interval_ms = Some(1000);
+    let mut missing = std::collections::BTreeSet::new();
+    fn walk(v: &serde_json::Value, doc: &str, missing: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (key, child) in map {
+                    let documented = doc.contains(&format!("`{key}`")) || doc.contains(&format!(".{key}`")) || doc.contains(&format!("`{key}.")) || doc.contains(&format!(".{key}.")) || doc.contains(&format!(".{key}[]"));
+                    if !documented {
+                        missing.insert(key.clone());
+                    }
+                    // Keys of these maps are data (state letters, column names), not fields.
+                    if !matches!(key.as_str(), "by_state" | "columns") {
+                        walk(child, doc, missing);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, doc, missing)),
+            _ => {}
+        }
+    }
+    for s in [&with_deltas, &v1] {
+        walk(&serde_json::to_value(s).expect("json"), &doc, &mut missing);
+    }
+    assert!(missing.is_empty(), "fields not in docs/snapshot-schema.md: {missing:?}");
+}

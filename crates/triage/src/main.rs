@@ -22,10 +22,18 @@ pub mod exit {
     pub const FINDINGS: u8 = 3;
 }
 
+/// `0.1.0 (rev 1a2b3c4d5e6f)`: the package version and the git revision it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (rev ",
+    env!("TRIAGE_GIT_REVISION"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "triage",
-    version = env!("CARGO_PKG_VERSION"),
+    version = VERSION,
     about = "Collect, redact, bundle and analyse diagnostics from a host, process, container or pod.",
     after_help = "EXIT CODES:\n  0  success (findings do not change it unless --fail-on is given)\n  1  failure: the error message says what failed and what to do\n  2  usage error\n  3  --fail-on threshold reached\n\nLogs go to stderr (RUST_LOG or -v to raise the level); data goes to stdout."
 )]
@@ -59,6 +67,10 @@ enum Command {
     Metrics(cmd::metrics::MetricsArgs),
     /// Print shell completions.
     Completions(cmd::completions::CompletionsArgs),
+    /// Print the man page (roff) on stdout.
+    Man,
+    /// Make `kubectl triage …` work: create a `kubectl-triage` link to this binary in DIR.
+    InstallPlugin(cmd::completions::InstallPluginArgs),
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -78,8 +90,29 @@ fn init_logging(verbose: u8, quiet: bool) {
         .init();
 }
 
+/// The name the program was invoked as: `kubectl triage` when run as the kubectl plugin
+/// `kubectl-triage`, so help and errors show the command the user typed.
+fn invoked_name() -> &'static str {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let base = std::path::Path::new(&argv0)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("triage");
+    if base.starts_with("kubectl-triage") {
+        "kubectl triage"
+    } else {
+        "triage"
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let name = invoked_name();
+    let matches = Cli::command().name(name).bin_name(name).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Snapshot(args) => cmd::snapshot::run(args),
@@ -89,6 +122,8 @@ fn main() -> ExitCode {
         Command::Go(c) => cmd::go::run(c),
         Command::Metrics(args) => cmd::metrics::run(args),
         Command::Completions(args) => cmd::completions::run::<Cli>(args),
+        Command::Man => cmd::completions::man::<Cli>(),
+        Command::InstallPlugin(args) => cmd::completions::install_plugin(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -27,9 +27,13 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     }
     let numeric = |s: &str| {
         !s.is_empty()
+            && s.chars().all(|c| {
+                c.is_ascii_digit()
+                    || matches!(c, '.' | '%' | '-' | ' ' | 'K' | 'M' | 'G' | 'T' | 'i' | 'B')
+            })
             && s.chars()
-                .all(|c| c.is_ascii_digit() || matches!(c, '.' | '%' | '-' | ' ' | 'K' | 'M' | 'G' | 'T' | 'i' | 'B'))
-            && s.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '-')
+                .next()
+                .is_some_and(|c| c.is_ascii_digit() || c == '-')
     };
     let mut out = String::new();
     let render = |cells: &[String], out: &mut String| {
@@ -74,7 +78,13 @@ mod tests {
 
     #[test]
     fn table_aligns_columns() {
-        let t = table(&["NAME", "SIZE"], &[vec!["a".into(), "10".into()], vec!["long".into(), "2000".into()]]);
+        let t = table(
+            &["NAME", "SIZE"],
+            &[
+                vec!["a".into(), "10".into()],
+                vec!["long".into(), "2000".into()],
+            ],
+        );
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "NAME  SIZE");
         assert_eq!(lines[1], "a       10");

@@ -30,7 +30,13 @@ pub struct ReportLimits {
 
 impl Default for ReportLimits {
     fn default() -> Self {
-        Self { processes: 200, heap_classes: 500, dominators: 200, profile_functions: 100, flame_min_share: 0.001 }
+        Self {
+            processes: 200,
+            heap_classes: 500,
+            dominators: 200,
+            profile_functions: 100,
+            flame_min_share: 0.001,
+        }
     }
 }
 
@@ -103,16 +109,27 @@ fn str_field<'a>(v: &'a Value, names: &[&str]) -> Option<&'a str> {
 fn u64_field(v: &Value, names: &[&str]) -> Option<u64> {
     names.iter().find_map(|n| {
         let x = v.get(*n)?;
-        x.as_u64().or_else(|| x.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64))
+        x.as_u64().or_else(|| {
+            x.as_f64()
+                .filter(|f| f.is_finite() && *f >= 0.0)
+                .map(|f| f as u64)
+        })
     })
 }
 
 fn f64_field(v: &Value, names: &[&str]) -> Option<f64> {
-    names.iter().find_map(|n| v.get(*n).and_then(Value::as_f64)).filter(|f| f.is_finite())
+    names
+        .iter()
+        .find_map(|n| v.get(*n).and_then(Value::as_f64))
+        .filter(|f| f.is_finite())
 }
 
 fn array<'a>(v: &'a Value, names: &[&str]) -> &'a [Value] {
-    names.iter().find_map(|n| v.get(*n).and_then(Value::as_array)).map(Vec::as_slice).unwrap_or(&[])
+    names
+        .iter()
+        .find_map(|n| v.get(*n).and_then(Value::as_array))
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 impl HeapSection {
@@ -126,9 +143,17 @@ impl HeapSection {
             .filter_map(|row| {
                 Some(HeapClassRow {
                     class_name: str_field(row, &["class_name", "class", "name"])?.to_string(),
-                    instances: u64_field(row, &["instances", "count", "instance_count", "objects"]).unwrap_or(0),
-                    shallow_bytes: u64_field(row, &["shallow_bytes", "shallow_size", "bytes", "size_bytes"]).unwrap_or(0),
-                    retained_bytes: u64_field(row, &["retained_bytes", "retained_size", "retained"]),
+                    instances: u64_field(row, &["instances", "count", "instance_count", "objects"])
+                        .unwrap_or(0),
+                    shallow_bytes: u64_field(
+                        row,
+                        &["shallow_bytes", "shallow_size", "bytes", "size_bytes"],
+                    )
+                    .unwrap_or(0),
+                    retained_bytes: u64_field(
+                        row,
+                        &["retained_bytes", "retained_size", "retained"],
+                    ),
                 })
             })
             .collect();
@@ -138,15 +163,22 @@ impl HeapSection {
                 let class_name = str_field(row, &["class_name", "class"]).map(str::to_string);
                 let name = str_field(row, &["name", "object", "description", "label"])
                     .map(str::to_string)
-                    .or_else(|| match (&class_name, str_field(row, &["object_id", "id"])) {
-                        (Some(class), Some(id)) => Some(format!("{class} @ {id}")),
-                        (class, _) => class.clone(),
-                    })?;
+                    .or_else(
+                        || match (&class_name, str_field(row, &["object_id", "id"])) {
+                            (Some(class), Some(id)) => Some(format!("{class} @ {id}")),
+                            (class, _) => class.clone(),
+                        },
+                    )?;
                 Some(DominatorRow {
                     name,
                     class_name,
-                    shallow_bytes: u64_field(row, &["shallow_bytes", "shallow_size", "shallow"]).unwrap_or(0),
-                    retained_bytes: u64_field(row, &["retained_bytes", "retained_size", "retained"]).unwrap_or(0),
+                    shallow_bytes: u64_field(row, &["shallow_bytes", "shallow_size", "shallow"])
+                        .unwrap_or(0),
+                    retained_bytes: u64_field(
+                        row,
+                        &["retained_bytes", "retained_size", "retained"],
+                    )
+                    .unwrap_or(0),
                 })
             })
             .collect();
@@ -178,7 +210,8 @@ impl ProfileSection {
                 Some(ProfileTopRow {
                     function: str_field(row, &["function", "name"])?.to_string(),
                     flat: f64_field(row, &["flat", "self", "flat_value"]).unwrap_or(0.0),
-                    cum: f64_field(row, &["cum", "cumulative", "total", "cum_value"]).unwrap_or(0.0),
+                    cum: f64_field(row, &["cum", "cumulative", "total", "cum_value"])
+                        .unwrap_or(0.0),
                 })
             })
             .collect();
@@ -189,8 +222,15 @@ impl ProfileSection {
                 Value::Object(_) => {
                     let value = f64_field(s, &["value", "count", "weight"])?;
                     let frames = match s.get("frames").and_then(Value::as_array) {
-                        Some(f) => f.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-                        None => str_field(s, &["stack"])?.split(';').map(str::to_string).collect(),
+                        Some(f) => f
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect(),
+                        None => str_field(s, &["stack"])?
+                            .split(';')
+                            .map(str::to_string)
+                            .collect(),
                     };
                     Some(FoldedStack { frames, value })
                 }
@@ -200,12 +240,16 @@ impl ProfileSection {
         if top.is_empty() && stacks.is_empty() {
             return None;
         }
-        let total = f64_field(v, &["total", "total_value"]).unwrap_or_else(|| stacks.iter().map(|s| s.value).sum());
+        let total = f64_field(v, &["total", "total_value"])
+            .unwrap_or_else(|| stacks.iter().map(|s| s.value).sum());
         Some(Self {
             title: title.to_string(),
             // `sample_type` is a string, or `{type, unit}` as `triage analyze X.pb.gz --json` writes it.
             sample_type: str_field(v, &["sample_type", "type"])
-                .or_else(|| v.get("sample_type").and_then(|t| str_field(t, &["type", "name"])))
+                .or_else(|| {
+                    v.get("sample_type")
+                        .and_then(|t| str_field(t, &["type", "name"]))
+                })
                 .unwrap_or("samples")
                 .to_string(),
             unit: str_field(v, &["unit", "sample_unit"])
@@ -222,8 +266,14 @@ impl ProfileSection {
 /// Parse one line of folded stacks: `frame;frame;frame 123`.
 pub fn parse_folded_line(line: &str) -> Option<FoldedStack> {
     let (stack, value) = line.trim_end().rsplit_once(' ')?;
-    let value: f64 = value.parse().ok().filter(|v: &f64| v.is_finite() && *v >= 0.0)?;
-    Some(FoldedStack { frames: stack.split(';').map(str::to_string).collect(), value })
+    let value: f64 = value
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)?;
+    Some(FoldedStack {
+        frames: stack.split(';').map(str::to_string).collect(),
+        value,
+    })
 }
 
 #[cfg(test)]
@@ -247,7 +297,10 @@ mod tests {
             "histogram": [{"class": "java.lang.String", "instances": 40, "shallow_bytes": 960}],
             "dominators": [{"object_id": "0x7f00", "class": "java.util.HashMap", "shallow_bytes": 48, "retained_bytes": 4000, "retained_percent": 80.0}]});
         let heap = HeapSection::from_json("h", &v).unwrap();
-        assert_eq!((heap.total_bytes, heap.total_objects), (Some(5000), Some(70)));
+        assert_eq!(
+            (heap.total_bytes, heap.total_objects),
+            (Some(5000), Some(70))
+        );
         assert_eq!(heap.dominators[0].name, "java.util.HashMap @ 0x7f00");
     }
 
@@ -262,6 +315,9 @@ mod tests {
         let v = serde_json::json!({"schema": "triage.profile/v1", "sample_type": {"type": "cpu", "unit": "nanoseconds"},
             "total": 100, "top": [{"function": "main.work", "flat": 60, "cum": 90, "inlining": "none"}]});
         let p = ProfileSection::from_json("p", &v).unwrap();
-        assert_eq!((p.sample_type.as_str(), p.unit.as_str(), p.total), ("cpu", "nanoseconds", 100.0));
+        assert_eq!(
+            (p.sample_type.as_str(), p.unit.as_str(), p.total),
+            ("cpu", "nanoseconds", 100.0)
+        );
     }
 }

@@ -26,7 +26,10 @@ impl Node {
         let index = match self.children.iter().position(|c| c.name == name) {
             Some(i) => i,
             None => {
-                self.children.push(Node { name: name.to_string(), ..Default::default() });
+                self.children.push(Node {
+                    name: name.to_string(),
+                    ..Default::default()
+                });
                 self.children.len() - 1
             }
         };
@@ -36,8 +39,15 @@ impl Node {
 
 /// Render `stacks` (root first); `format_value` labels values in the tooltip. Empty string when
 /// there is nothing to draw.
-pub fn flame_graph_svg(stacks: &[FoldedStack], min_share: f64, format_value: &dyn Fn(f64) -> String) -> String {
-    let mut root = Node { name: "all".into(), ..Default::default() };
+pub fn flame_graph_svg(
+    stacks: &[FoldedStack],
+    min_share: f64,
+    format_value: &dyn Fn(f64) -> String,
+) -> String {
+    let mut root = Node {
+        name: "all".into(),
+        ..Default::default()
+    };
     for stack in stacks {
         if !(stack.value.is_finite() && stack.value > 0.0) {
             continue;
@@ -62,7 +72,17 @@ pub fn flame_graph_svg(stacks: &[FoldedStack], min_share: f64, format_value: &dy
         r#"<svg class="flame" viewBox="0 0 {WIDTH} {height}" width="100%" preserveAspectRatio="xMinYMin meet" role="img" aria-label="flame graph" xmlns="http://www.w3.org/2000/svg">"#
     );
     let mut frames = 0usize;
-    draw(&mut out, &root, 0.0, 0, depth, root.value, min_value, format_value, &mut frames);
+    draw(
+        &mut out,
+        &root,
+        0.0,
+        0,
+        depth,
+        root.value,
+        min_value,
+        format_value,
+        &mut frames,
+    );
     out.push_str("</svg>");
     out
 }
@@ -79,7 +99,12 @@ fn visible_depth(node: &Node, min_value: f64) -> usize {
     if node.value < min_value {
         return 0;
     }
-    1 + node.children.iter().map(|c| visible_depth(c, min_value)).max().unwrap_or(0)
+    1 + node
+        .children
+        .iter()
+        .map(|c| visible_depth(c, min_value))
+        .max()
+        .unwrap_or(0)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -115,16 +140,36 @@ fn draw(
     if fits >= 3.0 {
         let fits = fits as usize;
         let label: String = if node.name.chars().count() > fits {
-            node.name.chars().take(fits.saturating_sub(1)).chain(std::iter::once('…')).collect()
+            node.name
+                .chars()
+                .take(fits.saturating_sub(1))
+                .chain(std::iter::once('…'))
+                .collect()
         } else {
             node.name.clone()
         };
-        let _ = write!(out, r#"<text x="{:.2}" y="{:.1}">{}</text>"#, x + 3.0, y + ROW - 5.0, escape(&label));
+        let _ = write!(
+            out,
+            r#"<text x="{:.2}" y="{:.1}">{}</text>"#,
+            x + 3.0,
+            y + ROW - 5.0,
+            escape(&label)
+        );
     }
     out.push_str("</g>");
     let mut child_x = x;
     for child in &node.children {
-        draw(out, child, child_x, level + 1, depth, total, min_value, format_value, frames);
+        draw(
+            out,
+            child,
+            child_x,
+            level + 1,
+            depth,
+            total,
+            min_value,
+            format_value,
+            frames,
+        );
         child_x += child.value / total * WIDTH;
     }
 }
@@ -151,22 +196,40 @@ mod tests {
     use super::*;
 
     fn stack(s: &str, v: f64) -> FoldedStack {
-        FoldedStack { frames: s.split(';').map(str::to_string).collect(), value: v }
+        FoldedStack {
+            frames: s.split(';').map(str::to_string).collect(),
+            value: v,
+        }
     }
 
     #[test]
     fn frames_are_proportional_and_escaped() {
-        let svg = flame_graph_svg(&[stack("main;serve;<json>", 75.0), stack("main;gc", 25.0)], 0.0, &|v| format!("{v}"));
+        let svg = flame_graph_svg(
+            &[stack("main;serve;<json>", 75.0), stack("main;gc", 25.0)],
+            0.0,
+            &|v| format!("{v}"),
+        );
         assert!(svg.starts_with("<svg"));
-        assert_eq!(svg.matches("<rect").count(), 5, "all, main, serve, <json>, gc");
+        assert_eq!(
+            svg.matches("<rect").count(),
+            5,
+            "all, main, serve, <json>, gc"
+        );
         assert!(svg.contains("&lt;json&gt;"));
         assert!(!svg.contains("<json>"));
-        assert!(svg.contains(r#"width="899.40""#), "serve is 75 % of 1200 minus the gap");
+        assert!(
+            svg.contains(r#"width="899.40""#),
+            "serve is 75 % of 1200 minus the gap"
+        );
     }
 
     #[test]
     fn tiny_frames_are_pruned_and_empty_input_draws_nothing() {
-        let svg = flame_graph_svg(&[stack("main;hot", 999.0), stack("main;cold", 1.0)], 0.01, &|v| format!("{v}"));
+        let svg = flame_graph_svg(
+            &[stack("main;hot", 999.0), stack("main;cold", 1.0)],
+            0.01,
+            &|v| format!("{v}"),
+        );
         assert!(svg.contains("hot") && !svg.contains("cold"));
         assert!(flame_graph_svg(&[], 0.0, &|v| format!("{v}")).is_empty());
         assert!(flame_graph_svg(&[stack("a", f64::NAN)], 0.0, &|v| format!("{v}")).is_empty());

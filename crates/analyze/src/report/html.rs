@@ -51,7 +51,14 @@ impl Level {
 }
 
 /// A ring gauge: `share` (0–1) filled, a big label in the middle, a caption and a detail line.
-pub fn gauge(out: &mut String, title: &str, share: Option<f64>, center: &str, detail: &str, level: Level) {
+pub fn gauge(
+    out: &mut String,
+    title: &str,
+    share: Option<f64>,
+    center: &str,
+    detail: &str,
+    level: Level,
+) {
     const R: f64 = 52.0;
     let circumference = 2.0 * std::f64::consts::PI * R;
     // A 270° arc, open at the bottom.
@@ -77,9 +84,17 @@ pub fn bar(out: &mut String, share: f64, secondary: Option<f64>, level: Level) {
     let pct = (share.clamp(0.0, 1.0) * 100.0).max(0.5);
     out.push_str(r#"<div class="bar">"#);
     if let Some(sec) = secondary {
-        let _ = write!(out, r#"<div class="bar-secondary" style="width:{:.2}%"></div>"#, sec.clamp(0.0, 1.0) * 100.0);
+        let _ = write!(
+            out,
+            r#"<div class="bar-secondary" style="width:{:.2}%"></div>"#,
+            sec.clamp(0.0, 1.0) * 100.0
+        );
     }
-    let _ = write!(out, r#"<div class="bar-fill {}" style="width:{pct:.2}%"></div></div>"#, level.class());
+    let _ = write!(
+        out,
+        r#"<div class="bar-fill {}" style="width:{pct:.2}%"></div></div>"#,
+        level.class()
+    );
 }
 
 /// Binary size with one decimal.
@@ -124,7 +139,10 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_controls() {
-        assert_eq!(escape("<a href=\"x\">&'</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape("<a href=\"x\">&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
         assert_eq!(escape("a\u{1b}[31mb"), "a\u{fffd}[31mb");
     }
 

@@ -14,8 +14,11 @@ use std::fmt::Write;
 
 use hostprobe::{Cgroup, CgroupVersion, Snapshot};
 
-pub use extras::{DominatorRow, FoldedStack, HeapClassRow, HeapSection, ProfileSection, ProfileTopRow, ReportExtras, ReportLimits};
-use html::{bar, bytes, count, escape, gauge, profile_value, Level};
+pub use extras::{
+    DominatorRow, FoldedStack, HeapClassRow, HeapSection, ProfileSection, ProfileTopRow,
+    ReportExtras, ReportLimits,
+};
+use html::{Level, bar, bytes, count, escape, gauge, profile_value};
 
 use crate::finding::{Finding, Severity};
 
@@ -25,8 +28,15 @@ const SCRIPT: &str = include_str!("script.js");
 /// Render the report as one HTML document.
 pub fn report_html(snapshot: &Snapshot, findings: &[Finding], extras: &ReportExtras) -> String {
     let mut out = String::with_capacity(256 * 1024);
-    let host = snapshot.system.as_ref().and_then(|s| s.hostname.clone()).unwrap_or_else(|| "unknown host".into());
-    let title = extras.title.clone().unwrap_or_else(|| format!("{} — {}", snapshot.target, host));
+    let host = snapshot
+        .system
+        .as_ref()
+        .and_then(|s| s.hostname.clone())
+        .unwrap_or_else(|| "unknown host".into());
+    let title = extras
+        .title
+        .clone()
+        .unwrap_or_else(|| format!("{} — {}", snapshot.target, host));
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -77,7 +87,10 @@ pub fn report_html(snapshot: &Snapshot, findings: &[Finding], extras: &ReportExt
 
 fn header(out: &mut String, snapshot: &Snapshot, findings: &[Finding], host: &str, title: &str) {
     let system = snapshot.system.as_ref();
-    let mut meta = vec![("target", snapshot.target.clone()), ("host", host.to_string())];
+    let mut meta = vec![
+        ("target", snapshot.target.clone()),
+        ("host", host.to_string()),
+    ];
     if let Some(k) = system.and_then(|s| s.kernel_release.clone()) {
         meta.push(("kernel", k));
     }
@@ -96,16 +109,31 @@ fn header(out: &mut String, snapshot: &Snapshot, findings: &[Finding], host: &st
     meta.push(("collected", snapshot.started_at.clone()));
     meta.push((
         "interval",
-        snapshot.interval_ms.map(|ms| format!("{:.1} s", ms as f64 / 1000.0)).unwrap_or_else(|| "none (one sample)".into()),
+        snapshot
+            .interval_ms
+            .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
+            .unwrap_or_else(|| "none (one sample)".into()),
     ));
-    let _ = write!(out, "<header class=\"top\"><div class=\"head-row\"><div><div class=\"brand\">triage report</div><h1>{}</h1><div class=\"meta\">", escape(title));
+    let _ = write!(
+        out,
+        "<header class=\"top\"><div class=\"head-row\"><div><div class=\"brand\">triage report</div><h1>{}</h1><div class=\"meta\">",
+        escape(title)
+    );
     for (k, v) in meta {
         let _ = write!(out, "<span>{k} <b>{}</b></span>", escape(&v));
     }
     out.push_str("</div></div><div class=\"counts\">");
-    for (sev, label) in [(Severity::Crit, "critical"), (Severity::Warn, "warning"), (Severity::Info, "info")] {
+    for (sev, label) in [
+        (Severity::Crit, "critical"),
+        (Severity::Warn, "warning"),
+        (Severity::Info, "info"),
+    ] {
         let n = findings.iter().filter(|f| f.severity == sev).count();
-        let _ = write!(out, "<div class=\"count {}\"><span class=\"n\">{n}</span><span class=\"l\">{label}</span></div>", sev.as_str());
+        let _ = write!(
+            out,
+            "<div class=\"count {}\"><span class=\"n\">{n}</span><span class=\"l\">{label}</span></div>",
+            sev.as_str()
+        );
     }
     out.push_str("</div></div></header>\n");
 }
@@ -127,7 +155,10 @@ fn notes(out: &mut String, snapshot: &Snapshot, extras: &ReportExtras) {
                 "collector {} {}{}",
                 c.name,
                 c.status,
-                c.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+                c.error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
             ));
         }
     }
@@ -136,7 +167,9 @@ fn notes(out: &mut String, snapshot: &Snapshot, extras: &ReportExtras) {
     if lines.is_empty() {
         return;
     }
-    out.push_str("<div class=\"notes\"><h3>Read this first: what this report could not see</h3><ul>");
+    out.push_str(
+        "<div class=\"notes\"><h3>Read this first: what this report could not see</h3><ul>",
+    );
     for l in lines {
         let _ = write!(out, "<li>{}</li>", escape(&l));
     }
@@ -145,8 +178,17 @@ fn notes(out: &mut String, snapshot: &Snapshot, extras: &ReportExtras) {
 
 fn findings_section(out: &mut String, findings: &[Finding]) {
     let mut sorted: Vec<&Finding> = findings.iter().collect();
-    sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)).then_with(|| a.subject.cmp(&b.subject)));
-    let _ = write!(out, "<section id=\"findings\"><h2>Findings <span class=\"sub\">{} in all, most severe first</span></h2>", sorted.len());
+    sorted.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.subject.cmp(&b.subject))
+    });
+    let _ = write!(
+        out,
+        "<section id=\"findings\"><h2>Findings <span class=\"sub\">{} in all, most severe first</span></h2>",
+        sorted.len()
+    );
     if sorted.is_empty() {
         out.push_str("<div class=\"allclear\">No findings: every rule that could run passed.</div></section>\n");
         return;
@@ -168,7 +210,11 @@ fn findings_section(out: &mut String, findings: &[Finding]) {
         if !f.evidence.is_empty() {
             out.push_str("<table class=\"evidence\"><thead><tr><th>Evidence</th><th>Value</th><th>Threshold</th><th>Source</th></tr></thead><tbody>");
             for e in &f.evidence {
-                let class = if e.threshold.is_some() { "" } else { " class=\"ctx\"" };
+                let class = if e.threshold.is_some() {
+                    ""
+                } else {
+                    " class=\"ctx\""
+                };
                 let _ = write!(
                     out,
                     "<tr{class}><td>{}</td><td class=\"v\">{}</td><td>{}</td><td class=\"src\">{}</td></tr>",
@@ -180,7 +226,11 @@ fn findings_section(out: &mut String, findings: &[Finding]) {
             }
             out.push_str("</tbody></table>");
         }
-        let open = if f.severity >= Severity::Warn { " open" } else { "" };
+        let open = if f.severity >= Severity::Warn {
+            " open"
+        } else {
+            ""
+        };
         let _ = write!(
             out,
             "<details class=\"why\"{open}><summary>Why it matters and what to do</summary><p><b>Why.</b> {}</p>\
@@ -198,7 +248,9 @@ fn resources(out: &mut String, s: &Snapshot) {
     // Memory: used = total − available (what programs cannot get back).
     match s.memory.as_ref() {
         Some(m) if m.total_bytes > 0 => {
-            let available = m.available_bytes.unwrap_or(m.free_bytes + m.cache_bytes + m.buffers_bytes);
+            let available = m
+                .available_bytes
+                .unwrap_or(m.free_bytes + m.cache_bytes + m.buffers_bytes);
             let used = m.total_bytes.saturating_sub(available);
             let share = used as f64 / m.total_bytes as f64;
             let level = if available < crate::rules::host::MEMAVAIL_CRIT_BYTES {
@@ -208,32 +260,74 @@ fn resources(out: &mut String, s: &Snapshot) {
             } else {
                 Level::Ok
             };
-            gauge(out, "Memory", Some(share), &pct(share), &format!("{} available of {}", bytes(available), bytes(m.total_bytes)), level);
+            gauge(
+                out,
+                "Memory",
+                Some(share),
+                &pct(share),
+                &format!("{} available of {}", bytes(available), bytes(m.total_bytes)),
+                level,
+            );
         }
-        _ => gauge(out, "Memory", None, "n/a", "memory collector missing", Level::Unknown),
+        _ => gauge(
+            out,
+            "Memory",
+            None,
+            "n/a",
+            "memory collector missing",
+            Level::Unknown,
+        ),
     }
     let system = s.system.as_ref();
     match system.and_then(|sys| sys.cpu_busy_percent) {
         Some(busy) => {
             let share = busy / 100.0;
-            gauge(out, "CPU busy", Some(share), &pct(share), "over the CPU sample", Level::of_high(share, 0.80, 0.95));
+            gauge(
+                out,
+                "CPU busy",
+                Some(share),
+                &pct(share),
+                "over the CPU sample",
+                Level::of_high(share, 0.80, 0.95),
+            );
         }
-        None => gauge(out, "CPU busy", None, "n/a", "no CPU sample taken", Level::Unknown),
+        None => gauge(
+            out,
+            "CPU busy",
+            None,
+            "n/a",
+            "no CPU sample taken",
+            Level::Unknown,
+        ),
     }
     match system.and_then(|sys| sys.load.as_ref().map(|l| (l, sys.cpu_count))) {
         Some((load, cpus)) if cpus > 0 => {
             let per_cpu = load.load1 / f64::from(cpus);
-            let level = if per_cpu > crate::rules::host::LOAD_PER_CPU_WARN { Level::Warn } else { Level::Ok };
+            let level = if per_cpu > crate::rules::host::LOAD_PER_CPU_WARN {
+                Level::Warn
+            } else {
+                Level::Ok
+            };
             gauge(
                 out,
                 "Load",
                 Some(per_cpu / (2.0 * crate::rules::host::LOAD_PER_CPU_WARN)),
                 &format!("{:.2}", load.load1),
-                &format!("{per_cpu:.2} per CPU · {:.2} {:.2} (5, 15 min)", load.load5, load.load15),
+                &format!(
+                    "{per_cpu:.2} per CPU · {:.2} {:.2} (5, 15 min)",
+                    load.load5, load.load15
+                ),
                 level,
             );
         }
-        _ => gauge(out, "Load", None, "n/a", "system collector missing", Level::Unknown),
+        _ => gauge(
+            out,
+            "Load",
+            None,
+            "n/a",
+            "system collector missing",
+            Level::Unknown,
+        ),
     }
     let fullest = s
         .filesystems
@@ -244,28 +338,90 @@ fn resources(out: &mut String, s: &Snapshot) {
     match fullest {
         Some((fs, used)) => {
             let free = 1.0 - used;
-            let level = if free < 0.03 { Level::Crit } else if free < 0.05 { Level::Warn } else { Level::Ok };
-            gauge(out, "Fullest disk", Some(used), &pct(used), &format!("{} · {} free", fs.mount_point, bytes(fs.available_bytes)), level);
+            let level = if free < 0.03 {
+                Level::Crit
+            } else if free < 0.05 {
+                Level::Warn
+            } else {
+                Level::Ok
+            };
+            gauge(
+                out,
+                "Fullest disk",
+                Some(used),
+                &pct(used),
+                &format!("{} · {} free", fs.mount_point, bytes(fs.available_bytes)),
+                level,
+            );
         }
-        None => gauge(out, "Fullest disk", None, "n/a", "no filesystems collected", Level::Unknown),
+        None => gauge(
+            out,
+            "Fullest disk",
+            None,
+            "n/a",
+            "no filesystems collected",
+            Level::Unknown,
+        ),
     }
     match s.conntrack.as_ref() {
         Some(ct) if ct.loaded => match (ct.count, ct.max) {
             (Some(c), Some(m)) if m > 0 => {
                 let share = c as f64 / m as f64;
-                gauge(out, "Conntrack", Some(share), &pct(share), &format!("{} of {} entries", count(c), count(m)), Level::of_high(share, 0.75, 0.90));
+                gauge(
+                    out,
+                    "Conntrack",
+                    Some(share),
+                    &pct(share),
+                    &format!("{} of {} entries", count(c), count(m)),
+                    Level::of_high(share, 0.75, 0.90),
+                );
             }
-            _ => gauge(out, "Conntrack", None, "n/a", "count or max unreadable", Level::Unknown),
+            _ => gauge(
+                out,
+                "Conntrack",
+                None,
+                "n/a",
+                "count or max unreadable",
+                Level::Unknown,
+            ),
         },
-        Some(_) => gauge(out, "Conntrack", Some(0.0), "off", "nf_conntrack not loaded", Level::Unknown),
-        None => gauge(out, "Conntrack", None, "n/a", "conntrack collector missing", Level::Unknown),
+        Some(_) => gauge(
+            out,
+            "Conntrack",
+            Some(0.0),
+            "off",
+            "nf_conntrack not loaded",
+            Level::Unknown,
+        ),
+        None => gauge(
+            out,
+            "Conntrack",
+            None,
+            "n/a",
+            "conntrack collector missing",
+            Level::Unknown,
+        ),
     }
     match system.and_then(|sys| sys.file_handles.as_ref()) {
         Some(fh) if fh.max > 0 => {
             let share = fh.allocated as f64 / fh.max as f64;
-            gauge(out, "File handles", Some(share), &pct(share), &format!("{} of {}", count(fh.allocated), count(fh.max)), Level::of_high(share, 0.70, 0.90));
+            gauge(
+                out,
+                "File handles",
+                Some(share),
+                &pct(share),
+                &format!("{} of {}", count(fh.allocated), count(fh.max)),
+                Level::of_high(share, 0.70, 0.90),
+            );
         }
-        _ => gauge(out, "File handles", None, "n/a", "file-nr unreadable", Level::Unknown),
+        _ => gauge(
+            out,
+            "File handles",
+            None,
+            "n/a",
+            "file-nr unreadable",
+            Level::Unknown,
+        ),
     }
     out.push_str("</div>");
     filesystems(out, s);
@@ -273,7 +429,11 @@ fn resources(out: &mut String, s: &Snapshot) {
 }
 
 fn pct(share: f64) -> String {
-    if share > 0.0 && share < 0.01 { "<1%".into() } else { format!("{:.0}%", share * 100.0) }
+    if share > 0.0 && share < 0.01 {
+        "<1%".into()
+    } else {
+        format!("{:.0}%", share * 100.0)
+    }
 }
 
 fn filesystems(out: &mut String, s: &Snapshot) {
@@ -289,14 +449,27 @@ fn filesystems(out: &mut String, s: &Snapshot) {
     for f in shown {
         let used = 1.0 - f.available_bytes as f64 / f.size_bytes as f64;
         let free = 1.0 - used;
-        let level = if f.read_only { Level::Unknown } else if free < 0.03 { Level::Crit } else if free < 0.05 { Level::Warn } else { Level::Ok };
-        let inode_share = (f.inodes_total > 0).then(|| f.inodes_used as f64 / f.inodes_total as f64);
+        let level = if f.read_only {
+            Level::Unknown
+        } else if free < 0.03 {
+            Level::Crit
+        } else if free < 0.05 {
+            Level::Warn
+        } else {
+            Level::Ok
+        };
+        let inode_share =
+            (f.inodes_total > 0).then(|| f.inodes_used as f64 / f.inodes_total as f64);
         let _ = write!(
             out,
             "<tr><td class=\"path\">{}{}</td><td>{}</td><td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td>\
              <td class=\"num\" data-v=\"{}\">{}</td><td class=\"barcell\" data-v=\"{used:.4}\">",
             escape(&f.mount_point),
-            if f.read_only { " <span class=\"small\">(ro)</span>" } else { "" },
+            if f.read_only {
+                " <span class=\"small\">(ro)</span>"
+            } else {
+                ""
+            },
             escape(&f.fs_type),
             f.size_bytes,
             bytes(f.size_bytes),
@@ -323,10 +496,23 @@ fn cgroups_section(out: &mut String, s: &Snapshot) {
     }
     let mut rows: Vec<&Cgroup> = s.cgroups.iter().collect();
     let ws_share = |c: &Cgroup| {
-        c.memory.as_ref().and_then(|m| m.limit_bytes.map(|l| m.working_set_bytes as f64 / l.max(1) as f64)).unwrap_or(-1.0)
+        c.memory
+            .as_ref()
+            .and_then(|m| {
+                m.limit_bytes
+                    .map(|l| m.working_set_bytes as f64 / l.max(1) as f64)
+            })
+            .unwrap_or(-1.0)
     };
-    rows.sort_by(|a, b| ws_share(b).total_cmp(&ws_share(a)).then_with(|| a.path.cmp(&b.path)));
-    let limited = rows.iter().filter(|c| c.memory.as_ref().is_some_and(|m| m.limit_bytes.is_some())).count();
+    rows.sort_by(|a, b| {
+        ws_share(b)
+            .total_cmp(&ws_share(a))
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    let limited = rows
+        .iter()
+        .filter(|c| c.memory.as_ref().is_some_and(|m| m.limit_bytes.is_some()))
+        .count();
     let _ = write!(
         out,
         "<section id=\"cgroups\"><h2>cgroups <span class=\"sub\">{} holding the target's processes, {limited} with a memory limit · bar: working set \
@@ -338,8 +524,16 @@ fn cgroups_section(out: &mut String, s: &Snapshot) {
     );
     let deltas = s.deltas.as_ref();
     for c in rows {
-        let version = if c.version == CgroupVersion::V1 { "v1" } else { "v2" };
-        let _ = write!(out, "<tr><td class=\"path\">{} <span class=\"small\">{version}</span>", escape(&c.path));
+        let version = if c.version == CgroupVersion::V1 {
+            "v1"
+        } else {
+            "v2"
+        };
+        let _ = write!(
+            out,
+            "<tr><td class=\"path\">{} <span class=\"small\">{version}</span>",
+            escape(&c.path)
+        );
         if let Some(id) = c.container.as_ref() {
             let mut parts = Vec::new();
             if let Some(p) = id.pod_uid.as_deref() {
@@ -351,7 +545,11 @@ fn cgroups_section(out: &mut String, s: &Snapshot) {
             if let Some(q) = id.qos_class.as_deref() {
                 parts.push(q.to_string());
             }
-            let _ = write!(out, "<br><span class=\"small\">{}</span>", escape(&parts.join(" · ")));
+            let _ = write!(
+                out,
+                "<br><span class=\"small\">{}</span>",
+                escape(&parts.join(" · "))
+            );
         }
         let _ = write!(out, "</td><td class=\"num\">{}</td>", c.pids.len());
         match c.memory.as_ref() {
@@ -380,7 +578,11 @@ fn cgroups_section(out: &mut String, s: &Snapshot) {
         }
         let cpu_limit = c.cpu.as_ref().and_then(|cpu| cpu.limit_cores);
         let throttled = deltas
-            .and_then(|d| d.cgroups.iter().find(|d| d.path == c.path && d.version == c.version))
+            .and_then(|d| {
+                d.cgroups
+                    .iter()
+                    .find(|d| d.path == c.path && d.version == c.version)
+            })
             .and_then(|d| d.throttled_ratio)
             .map(|r| (r, "during the interval"))
             .or_else(|| {
@@ -392,9 +594,13 @@ fn cgroups_section(out: &mut String, s: &Snapshot) {
             out,
             "<td class=\"num\" data-v=\"{}\">{}</td><td class=\"num\" data-v=\"{}\">{}</td></tr>",
             cpu_limit.unwrap_or(f64::MAX),
-            cpu_limit.map(|c| format!("{c:.2} cores")).unwrap_or_else(|| "none".into()),
+            cpu_limit
+                .map(|c| format!("{c:.2} cores"))
+                .unwrap_or_else(|| "none".into()),
             throttled.map(|t| t.0).unwrap_or(-1.0),
-            throttled.map(|(r, when)| format!("{} <span class=\"small\">{when}</span>", pct(r))).unwrap_or_else(|| "—".into())
+            throttled
+                .map(|(r, when)| format!("{} <span class=\"small\">{when}</span>", pct(r)))
+                .unwrap_or_else(|| "—".into())
         );
     }
     out.push_str("</tbody></table></div></div></section>\n");
@@ -437,12 +643,21 @@ fn processes(out: &mut String, s: &Snapshot, limit: usize) {
             break;
         }
     }
-    chosen.sort_by(|a, b| b.cpu_percent.total_cmp(&a.cpu_percent).then(b.rss_bytes.cmp(&a.rss_bytes)));
+    chosen.sort_by(|a, b| {
+        b.cpu_percent
+            .total_cmp(&a.cpu_percent)
+            .then(b.rss_bytes.cmp(&a.rss_bytes))
+    });
     let basis = match s.process_summary.cpu_percent_basis {
         hostprobe::CpuPercentBasis::Sampled => {
-            format!("%CPU over a {} ms sample", s.process_summary.cpu_sample_ms.unwrap_or(0))
+            format!(
+                "%CPU over a {} ms sample",
+                s.process_summary.cpu_sample_ms.unwrap_or(0)
+            )
         }
-        hostprobe::CpuPercentBasis::Lifetime => "%CPU over each process's lifetime (no sample)".to_string(),
+        hostprobe::CpuPercentBasis::Lifetime => {
+            "%CPU over each process's lifetime (no sample)".to_string()
+        }
     };
     let summary = &s.process_summary;
     let _ = write!(
@@ -460,8 +675,17 @@ fn processes(out: &mut String, s: &Snapshot, limit: usize) {
     );
     let max_cpu = chosen.iter().map(|p| p.cpu_percent).fold(1.0, f64::max);
     for p in chosen {
-        let user = p.user.clone().or_else(|| p.uid.map(|u| u.to_string())).unwrap_or_else(|| "?".into());
-        let state = p.state.chars().next().filter(char::is_ascii_alphabetic).unwrap_or('?');
+        let user = p
+            .user
+            .clone()
+            .or_else(|| p.uid.map(|u| u.to_string()))
+            .unwrap_or_else(|| "?".into());
+        let state = p
+            .state
+            .chars()
+            .next()
+            .filter(char::is_ascii_alphabetic)
+            .unwrap_or('?');
         let command: String = p.command.chars().take(300).collect();
         let _ = write!(
             out,
@@ -489,17 +713,26 @@ fn processes(out: &mut String, s: &Snapshot, limit: usize) {
 
 fn cpu_time(ms: u64) -> String {
     let s = ms / 1000;
-    if s >= 3600 { format!("{}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60) } else { format!("{}:{:02}.{:02}", s / 60, s % 60, (ms % 1000) / 10) }
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
+    } else {
+        format!("{}:{:02}.{:02}", s / 60, s % 60, (ms % 1000) / 10)
+    }
 }
 
 fn heap_section(out: &mut String, heap: &HeapSection, limits: &ReportLimits) {
-    let total = heap.total_bytes.unwrap_or_else(|| heap.histogram.iter().map(|r| r.shallow_bytes).sum());
+    let total = heap
+        .total_bytes
+        .unwrap_or_else(|| heap.histogram.iter().map(|r| r.shallow_bytes).sum());
     let _ = write!(
         out,
         "<section id=\"heap\"><h2>Heap <span class=\"sub\">{} · {} in {} objects of {} classes</span></h2><div class=\"grid2\">",
         escape(&heap.title),
         bytes(total),
-        count(heap.total_objects.unwrap_or_else(|| heap.histogram.iter().map(|r| r.instances).sum())),
+        count(
+            heap.total_objects
+                .unwrap_or_else(|| heap.histogram.iter().map(|r| r.instances).sum())
+        ),
         count(heap.histogram.len() as u64)
     );
     // Histogram.
@@ -510,9 +743,19 @@ fn heap_section(out: &mut String, heap: &HeapSection, limits: &ReportLimits) {
         "<div class=\"card pad\"><h3>Class histogram <span class=\"small\">top {shown} of {}</span></h3><div class=\"table-wrap\"><table class=\"data sortable\"><thead><tr>\
          <th>Class</th><th class=\"num\">Instances</th><th class=\"num desc\">Shallow</th>{}</tr></thead><tbody>",
         count(heap.histogram.len() as u64),
-        if has_retained { "<th class=\"num\">Retained</th>" } else { "" }
+        if has_retained {
+            "<th class=\"num\">Retained</th>"
+        } else {
+            ""
+        }
     );
-    let max_shallow = heap.histogram.iter().map(|r| r.shallow_bytes).max().unwrap_or(1).max(1);
+    let max_shallow = heap
+        .histogram
+        .iter()
+        .map(|r| r.shallow_bytes)
+        .max()
+        .unwrap_or(1)
+        .max(1);
     for r in heap.histogram.iter().take(shown) {
         let _ = write!(
             out,
@@ -525,7 +768,12 @@ fn heap_section(out: &mut String, heap: &HeapSection, limits: &ReportLimits) {
             bytes(r.shallow_bytes)
         );
         if has_retained {
-            let _ = write!(out, "<td class=\"num\" data-v=\"{}\">{}</td>", r.retained_bytes.unwrap_or(0), r.retained_bytes.map(bytes).unwrap_or_else(|| "—".into()));
+            let _ = write!(
+                out,
+                "<td class=\"num\" data-v=\"{}\">{}</td>",
+                r.retained_bytes.unwrap_or(0),
+                r.retained_bytes.map(bytes).unwrap_or_else(|| "—".into())
+            );
         }
         out.push_str("</tr>");
     }
@@ -550,12 +798,22 @@ fn heap_section(out: &mut String, heap: &HeapSection, limits: &ReportLimits) {
                 out,
                 "<tr><td class=\"path\">{}{}</td><td class=\"num\" data-v=\"{}\">{}</td><td class=\"barcell\" data-v=\"{share:.5}\">",
                 escape(&d.name),
-                d.class_name.as_deref().filter(|c| *c != d.name).map(|c| format!("<br><span class=\"small\">{}</span>", escape(c))).unwrap_or_default(),
+                d.class_name
+                    .as_deref()
+                    .filter(|c| *c != d.name)
+                    .map(|c| format!("<br><span class=\"small\">{}</span>", escape(c)))
+                    .unwrap_or_default(),
                 d.retained_bytes,
                 bytes(d.retained_bytes)
             );
             bar(out, share, None, Level::of_high(share, 0.30, 0.60));
-            let _ = write!(out, "<span class=\"small\">{}</span></td><td class=\"num\" data-v=\"{}\">{}</td></tr>", pct(share), d.shallow_bytes, bytes(d.shallow_bytes));
+            let _ = write!(
+                out,
+                "<span class=\"small\">{}</span></td><td class=\"num\" data-v=\"{}\">{}</td></tr>",
+                pct(share),
+                d.shallow_bytes,
+                bytes(d.shallow_bytes)
+            );
         }
         out.push_str("</tbody></table></div></div>");
     }
@@ -571,7 +829,9 @@ fn profile_section(out: &mut String, profile: &ProfileSection, limits: &ReportLi
         escape(&profile.sample_type),
         escape(&profile_value(profile.total, unit))
     );
-    let svg = flame::flame_graph_svg(&profile.stacks, limits.flame_min_share, &|v| profile_value(v, unit));
+    let svg = flame::flame_graph_svg(&profile.stacks, limits.flame_min_share, &|v| {
+        profile_value(v, unit)
+    });
     if !svg.is_empty() {
         out.push_str("<div class=\"card pad\" style=\"margin-bottom:14px\"><h3>Flame graph <span class=\"small\">root at the bottom · width = share of samples · hover a frame for its value</span></h3>");
         out.push_str(&svg);
@@ -579,7 +839,11 @@ fn profile_section(out: &mut String, profile: &ProfileSection, limits: &ReportLi
     }
     if !profile.top.is_empty() {
         let shown = profile.top.len().min(limits.profile_functions);
-        let total = if profile.total > 0.0 { profile.total } else { 1.0 };
+        let total = if profile.total > 0.0 {
+            profile.total
+        } else {
+            1.0
+        };
         let _ = write!(
             out,
             "<div class=\"card pad\"><h3>Top functions <span class=\"small\">top {shown} of {}</span></h3><div class=\"table-wrap\"><table class=\"data sortable\"><thead><tr>\
@@ -621,7 +885,12 @@ mod tests {
             severity: sev,
             title: title.into(),
             subject: "/".into(),
-            evidence: vec![Evidence::new("available / size", "2.0 %", "< 3 %", "snapshot.json#/filesystems/0")],
+            evidence: vec![Evidence::new(
+                "available / size",
+                "2.0 %",
+                "< 3 %",
+                "snapshot.json#/filesystems/0",
+            )],
             explanation: "e".into(),
             remedy: "r".into(),
             reference: "ref".into(),
@@ -643,7 +912,14 @@ mod tests {
             }],
             ..Default::default()
         };
-        let html = report_html(&snapshot, &[finding(Severity::Info, "a"), finding(Severity::Crit, "b <b>")], &ReportExtras::default());
+        let html = report_html(
+            &snapshot,
+            &[
+                finding(Severity::Info, "a"),
+                finding(Severity::Crit, "b <b>"),
+            ],
+            &ReportExtras::default(),
+        );
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(!html.contains("<script>alert"));
         assert!(html.contains("b &lt;b&gt;"));
@@ -651,7 +927,10 @@ mod tests {
         assert!(html.find("b &lt;b&gt;").unwrap() < html.find("<h3>a</h3>").unwrap());
         for forbidden in ["http://", "https://", "<link", "src=\"", "@import", "url("] {
             let allowed_ns = html.replace("http://www.w3.org/2000/svg", "");
-            assert!(!allowed_ns.contains(forbidden), "report must not reference {forbidden}");
+            assert!(
+                !allowed_ns.contains(forbidden),
+                "report must not reference {forbidden}"
+            );
         }
         assert!(html.contains("<script>") && html.contains("<style>"));
     }
@@ -665,14 +944,22 @@ mod tests {
         let extras = ReportExtras {
             heap: Some(HeapSection {
                 title: "heap.hprof".into(),
-                histogram: vec![HeapClassRow { class_name: "byte[]".into(), instances: 10, shallow_bytes: 1000, retained_bytes: None }],
+                histogram: vec![HeapClassRow {
+                    class_name: "byte[]".into(),
+                    instances: 10,
+                    shallow_bytes: 1000,
+                    retained_bytes: None,
+                }],
                 ..Default::default()
             }),
             profile: Some(ProfileSection {
                 title: "cpu.pb.gz".into(),
                 unit: "nanoseconds".into(),
                 total: 1e9,
-                stacks: vec![FoldedStack { frames: vec!["main".into(), "work".into()], value: 1e9 }],
+                stacks: vec![FoldedStack {
+                    frames: vec!["main".into(), "work".into()],
+                    value: 1e9,
+                }],
                 ..Default::default()
             }),
             ..Default::default()

@@ -3,10 +3,10 @@
 
 use hostprobe::{Cgroup, CgroupDelta, CgroupVersion, PressureLine, Snapshot};
 
-use super::{above, Meta};
+use super::{Meta, above};
 use crate::finding::fmt_value::{bytes, percent, ratio};
 use crate::finding::{Evidence, Finding, Severity};
-use crate::rule::{raw_member, AnalysisInput, Input, Rule, SNAPSHOT_MEMBER};
+use crate::rule::{AnalysisInput, Input, Rule, SNAPSHOT_MEMBER, raw_member};
 
 const CGROUPS: &[Input] = &[Input::Collector("cgroups")];
 
@@ -19,7 +19,10 @@ pub(crate) fn cgroup_subject(cgroup: &Cgroup) -> String {
             parts.push(format!("pod {pod}"));
         }
         if let Some(container) = id.container_id.as_deref() {
-            parts.push(format!("container {}", &container[..container.len().min(12)]));
+            parts.push(format!(
+                "container {}",
+                &container[..container.len().min(12)]
+            ));
         }
         if !parts.is_empty() {
             subject.push_str(&format!(" ({})", parts.join(", ")));
@@ -30,13 +33,21 @@ pub(crate) fn cgroup_subject(cgroup: &Cgroup) -> String {
 
 /// The bundle member of one file of a cgroup's memory controller.
 fn memory_file(cgroup: &Cgroup, file: &str) -> String {
-    let dir = cgroup.memory.as_ref().map(|m| m.source_dir.clone()).unwrap_or_else(|| default_dir(cgroup, "memory"));
+    let dir = cgroup
+        .memory
+        .as_ref()
+        .map(|m| m.source_dir.clone())
+        .unwrap_or_else(|| default_dir(cgroup, "memory"));
     raw_member(&format!("{}/{file}", dir.trim_end_matches('/')))
 }
 
 /// The bundle member of one file of a cgroup's cpu controller.
 fn cpu_file(cgroup: &Cgroup, file: &str) -> String {
-    let dir = cgroup.cpu.as_ref().map(|c| c.source_dir.clone()).unwrap_or_else(|| default_dir(cgroup, "cpu"));
+    let dir = cgroup
+        .cpu
+        .as_ref()
+        .map(|c| c.source_dir.clone())
+        .unwrap_or_else(|| default_dir(cgroup, "cpu"));
     raw_member(&format!("{}/{file}", dir.trim_end_matches('/')))
 }
 
@@ -50,7 +61,12 @@ fn default_dir(cgroup: &Cgroup, controller: &str) -> String {
 
 /// The delta of `cgroup` in an `--interval` snapshot.
 fn delta_of<'a>(snapshot: &'a Snapshot, cgroup: &Cgroup) -> Option<&'a CgroupDelta> {
-    snapshot.deltas.as_ref()?.cgroups.iter().find(|d| d.path == cgroup.path && d.version == cgroup.version)
+    snapshot
+        .deltas
+        .as_ref()?
+        .cgroups
+        .iter()
+        .find(|d| d.path == cgroup.path && d.version == cgroup.version)
 }
 
 fn cgroups<'a>(input: &AnalysisInput<'a>) -> &'a [Cgroup] {
@@ -82,32 +98,57 @@ impl Rule for OomKill {
         CGROUPS
     }
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
-        let Some(snapshot) = input.snapshot else { return vec![] };
+        let Some(snapshot) = input.snapshot else {
+            return vec![];
+        };
         let mut out = Vec::new();
         for cgroup in &snapshot.cgroups {
-            let Some(memory) = cgroup.memory.as_ref() else { continue };
-            let (kills, file) = if let Some(k) = memory.events_local.as_ref().and_then(|e| e.oom_kill) {
-                (k, "memory.events.local")
-            } else if let Some(k) = memory.events.as_ref().and_then(|e| e.oom_kill) {
-                (k, "memory.events")
-            } else if let Some(k) = memory.oom_control.as_ref().and_then(|o| o.oom_kill) {
-                (k, "memory.oom_control")
-            } else if let Some(k) = memory.oom_kills {
-                (k, if cgroup.version == CgroupVersion::V1 { "memory.oom_control" } else { "memory.events.local" })
-            } else {
+            let Some(memory) = cgroup.memory.as_ref() else {
                 continue;
             };
+            let (kills, file) =
+                if let Some(k) = memory.events_local.as_ref().and_then(|e| e.oom_kill) {
+                    (k, "memory.events.local")
+                } else if let Some(k) = memory.events.as_ref().and_then(|e| e.oom_kill) {
+                    (k, "memory.events")
+                } else if let Some(k) = memory.oom_control.as_ref().and_then(|o| o.oom_kill) {
+                    (k, "memory.oom_control")
+                } else if let Some(k) = memory.oom_kills {
+                    (
+                        k,
+                        if cgroup.version == CgroupVersion::V1 {
+                            "memory.oom_control"
+                        } else {
+                            "memory.events.local"
+                        },
+                    )
+                } else {
+                    continue;
+                };
             if kills == 0 {
                 continue;
             }
             let source = memory_file(cgroup, file);
-            let mut evidence = vec![Evidence::new(format!("{file} oom_kill"), kills.to_string(), "> 0", &source)];
+            let mut evidence = vec![Evidence::new(
+                format!("{file} oom_kill"),
+                kills.to_string(),
+                "> 0",
+                &source,
+            )];
             let delta = delta_of(snapshot, cgroup).and_then(|d| d.oom_kills);
             if let Some(d) = delta {
-                evidence.push(Evidence::context("OOM kills during the interval", d.to_string(), &source));
+                evidence.push(Evidence::context(
+                    "OOM kills during the interval",
+                    d.to_string(),
+                    &source,
+                ));
             }
             if let Some(limit) = memory.limit_bytes {
-                evidence.push(Evidence::context("memory limit", bytes(limit), limit_file(cgroup)));
+                evidence.push(Evidence::context(
+                    "memory limit",
+                    bytes(limit),
+                    limit_file(cgroup),
+                ));
             }
             let when = match delta {
                 Some(d) if d > 0 => format!("{d} during the interval"),
@@ -125,11 +166,25 @@ impl Rule for OomKill {
 }
 
 fn limit_file(cgroup: &Cgroup) -> String {
-    memory_file(cgroup, if cgroup.version == CgroupVersion::V1 { "memory.limit_in_bytes" } else { "memory.max" })
+    memory_file(
+        cgroup,
+        if cgroup.version == CgroupVersion::V1 {
+            "memory.limit_in_bytes"
+        } else {
+            "memory.max"
+        },
+    )
 }
 
 fn usage_file(cgroup: &Cgroup) -> String {
-    memory_file(cgroup, if cgroup.version == CgroupVersion::V1 { "memory.usage_in_bytes" } else { "memory.current" })
+    memory_file(
+        cgroup,
+        if cgroup.version == CgroupVersion::V1 {
+            "memory.usage_in_bytes"
+        } else {
+            "memory.current"
+        },
+    )
 }
 
 /// CG-MEM-WS-LIMIT: working set / memory limit > 80 % warn, > 95 % crit.
@@ -158,19 +213,40 @@ impl Rule for MemWorkingSetLimit {
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for cgroup in cgroups(input) {
-            let Some(memory) = cgroup.memory.as_ref() else { continue };
-            let Some(limit) = memory.limit_bytes else { continue };
-            let Some(used) = ratio(memory.working_set_bytes, limit) else { continue };
-            let Some(severity) = above(used, 0.80, 0.95) else { continue };
+            let Some(memory) = cgroup.memory.as_ref() else {
+                continue;
+            };
+            let Some(limit) = memory.limit_bytes else {
+                continue;
+            };
+            let Some(used) = ratio(memory.working_set_bytes, limit) else {
+                continue;
+            };
+            let Some(severity) = above(used, 0.80, 0.95) else {
+                continue;
+            };
             let stat = memory_file(cgroup, "memory.stat");
             let mut evidence = vec![
-                Evidence::new("working set / limit", percent(used), "> 80 % warn, > 95 % crit", usage_file(cgroup)),
-                Evidence::context("working set (usage − inactive_file)", bytes(memory.working_set_bytes), usage_file(cgroup)),
+                Evidence::new(
+                    "working set / limit",
+                    percent(used),
+                    "> 80 % warn, > 95 % crit",
+                    usage_file(cgroup),
+                ),
+                Evidence::context(
+                    "working set (usage − inactive_file)",
+                    bytes(memory.working_set_bytes),
+                    usage_file(cgroup),
+                ),
                 Evidence::context("memory limit", bytes(limit), limit_file(cgroup)),
                 Evidence::context("usage", bytes(memory.usage_bytes), usage_file(cgroup)),
             ];
             if let Some(inactive) = memory.inactive_file_bytes {
-                let key = if cgroup.version == CgroupVersion::V1 { "total_inactive_file" } else { "inactive_file" };
+                let key = if cgroup.version == CgroupVersion::V1 {
+                    "total_inactive_file"
+                } else {
+                    "inactive_file"
+                };
                 evidence.push(Evidence::context(key, bytes(inactive), &stat));
             }
             out.push(WS_LIMIT.finding(
@@ -217,36 +293,68 @@ impl Rule for MemMaxEvents {
         true
     }
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
-        let Some(snapshot) = input.snapshot else { return vec![] };
+        let Some(snapshot) = input.snapshot else {
+            return vec![];
+        };
         let mut out = Vec::new();
         for cgroup in &snapshot.cgroups {
-            let Some(memory) = cgroup.memory.as_ref() else { continue };
+            let Some(memory) = cgroup.memory.as_ref() else {
+                continue;
+            };
             let v1 = cgroup.version == CgroupVersion::V1;
             let events_file = memory_file(cgroup, "memory.events");
             let failcnt_file = memory_file(cgroup, "memory.failcnt");
             if let Some(interval_ms) = snapshot.deltas.as_ref().map(|d| d.interval_ms) {
-                let Some(delta) = delta_of(snapshot, cgroup) else { continue };
+                let Some(delta) = delta_of(snapshot, cgroup) else {
+                    continue;
+                };
                 let mut evidence = Vec::new();
                 if let Some(d) = delta.memory_max_events.filter(|d| *d > 0) {
-                    evidence.push(Evidence::new("Δ memory.events max", d.to_string(), "> 0", &events_file));
+                    evidence.push(Evidence::new(
+                        "Δ memory.events max",
+                        d.to_string(),
+                        "> 0",
+                        &events_file,
+                    ));
                 }
                 if let Some(d) = delta.memory_high_events.filter(|d| *d > 0) {
-                    evidence.push(Evidence::new("Δ memory.events high", d.to_string(), "> 0", &events_file));
+                    evidence.push(Evidence::new(
+                        "Δ memory.events high",
+                        d.to_string(),
+                        "> 0",
+                        &events_file,
+                    ));
                 }
                 if let Some(d) = delta.memory_failcnt.filter(|d| *d > 0) {
-                    evidence.push(Evidence::new("Δ memory.failcnt", d.to_string(), "> 0", &failcnt_file));
+                    evidence.push(Evidence::new(
+                        "Δ memory.failcnt",
+                        d.to_string(),
+                        "> 0",
+                        &failcnt_file,
+                    ));
                 }
                 if evidence.is_empty() {
                     continue;
                 }
-                evidence.push(Evidence::context("interval", format!("{interval_ms} ms"), SNAPSHOT_MEMBER));
+                evidence.push(Evidence::context(
+                    "interval",
+                    format!("{interval_ms} ms"),
+                    SNAPSHOT_MEMBER,
+                ));
                 if let Some(limit) = memory.limit_bytes {
-                    evidence.push(Evidence::context("memory limit", bytes(limit), limit_file(cgroup)));
+                    evidence.push(Evidence::context(
+                        "memory limit",
+                        bytes(limit),
+                        limit_file(cgroup),
+                    ));
                 }
                 out.push(MAX_EVENTS.finding(
                     Severity::Warn,
                     cgroup_subject(cgroup),
-                    format!("{} hit its memory limit during the {interval_ms} ms interval", cgroup.path),
+                    format!(
+                        "{} hit its memory limit during the {interval_ms} ms interval",
+                        cgroup.path
+                    ),
                     evidence,
                 ));
                 continue;
@@ -255,14 +363,29 @@ impl Rule for MemMaxEvents {
             let mut evidence = Vec::new();
             if v1 {
                 if let Some(n) = memory.failcnt.filter(|n| *n > 0) {
-                    evidence.push(Evidence::new("memory.failcnt since creation", n.to_string(), "Δ > 0 over an interval", &failcnt_file));
+                    evidence.push(Evidence::new(
+                        "memory.failcnt since creation",
+                        n.to_string(),
+                        "Δ > 0 over an interval",
+                        &failcnt_file,
+                    ));
                 }
             } else if let Some(events) = memory.events.as_ref() {
                 if let Some(n) = events.max.filter(|n| *n > 0) {
-                    evidence.push(Evidence::new("memory.events max since creation", n.to_string(), "Δ > 0 over an interval", &events_file));
+                    evidence.push(Evidence::new(
+                        "memory.events max since creation",
+                        n.to_string(),
+                        "Δ > 0 over an interval",
+                        &events_file,
+                    ));
                 }
                 if let Some(n) = events.high.filter(|n| *n > 0) {
-                    evidence.push(Evidence::new("memory.events high since creation", n.to_string(), "Δ > 0 over an interval", &events_file));
+                    evidence.push(Evidence::new(
+                        "memory.events high since creation",
+                        n.to_string(),
+                        "Δ > 0 over an interval",
+                        &events_file,
+                    ));
                 }
             }
             if evidence.is_empty() {
@@ -314,7 +437,9 @@ impl Rule for MemPressure {
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for cgroup in cgroups(input) {
-            let Some(some) = some_line(cgroup, |p| p.memory.as_ref()) else { continue };
+            let Some(some) = some_line(cgroup, |p| p.memory.as_ref()) else {
+                continue;
+            };
             let severity = if some.avg10_percent >= 60.0 {
                 Severity::Crit
             } else if some.avg60_percent > 10.0 {
@@ -331,9 +456,23 @@ impl Rule for MemPressure {
                     cgroup.path, some.avg10_percent, some.avg60_percent
                 ),
                 vec![
-                    Evidence::new("memory some avg10", format!("{:.2} %", some.avg10_percent), "≥ 60 % crit", &source),
-                    Evidence::new("memory some avg60", format!("{:.2} %", some.avg60_percent), "> 10 % warn", &source),
-                    Evidence::context("memory some avg300", format!("{:.2} %", some.avg300_percent), &source),
+                    Evidence::new(
+                        "memory some avg10",
+                        format!("{:.2} %", some.avg10_percent),
+                        "≥ 60 % crit",
+                        &source,
+                    ),
+                    Evidence::new(
+                        "memory some avg60",
+                        format!("{:.2} %", some.avg60_percent),
+                        "> 10 % warn",
+                        &source,
+                    ),
+                    Evidence::context(
+                        "memory some avg300",
+                        format!("{:.2} %", some.avg300_percent),
+                        &source,
+                    ),
                 ],
             ));
         }
@@ -341,8 +480,15 @@ impl Rule for MemPressure {
     }
 }
 
-fn some_line(cgroup: &Cgroup, pick: impl Fn(&hostprobe::Pressure) -> Option<&hostprobe::PressureFile>) -> Option<&PressureLine> {
-    cgroup.pressure.as_ref().and_then(pick).and_then(|f| f.some.as_ref())
+fn some_line(
+    cgroup: &Cgroup,
+    pick: impl Fn(&hostprobe::Pressure) -> Option<&hostprobe::PressureFile>,
+) -> Option<&PressureLine> {
+    cgroup
+        .pressure
+        .as_ref()
+        .and_then(pick)
+        .and_then(|f| f.some.as_ref())
 }
 
 /// CG-CPU-THROTTLE: Δnr_throttled / Δnr_periods > 25 % → warn.
@@ -376,42 +522,89 @@ impl Rule for CpuThrottle {
         true
     }
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
-        let Some(snapshot) = input.snapshot else { return vec![] };
+        let Some(snapshot) = input.snapshot else {
+            return vec![];
+        };
         let mut out = Vec::new();
         for cgroup in &snapshot.cgroups {
-            let Some(cpu) = cgroup.cpu.as_ref() else { continue };
+            let Some(cpu) = cgroup.cpu.as_ref() else {
+                continue;
+            };
             let stat = cpu_file(cgroup, "cpu.stat");
-            let quota_file = cpu_file(cgroup, if cgroup.version == CgroupVersion::V1 { "cpu.cfs_quota_us" } else { "cpu.max" });
-            let limit = cpu.limit_cores.map(|c| format!("{c:.2} cores")).unwrap_or_else(|| "none".into());
+            let quota_file = cpu_file(
+                cgroup,
+                if cgroup.version == CgroupVersion::V1 {
+                    "cpu.cfs_quota_us"
+                } else {
+                    "cpu.max"
+                },
+            );
+            let limit = cpu
+                .limit_cores
+                .map(|c| format!("{c:.2} cores"))
+                .unwrap_or_else(|| "none".into());
             if let Some(interval_ms) = snapshot.deltas.as_ref().map(|d| d.interval_ms) {
-                let Some(delta) = delta_of(snapshot, cgroup) else { continue };
-                let (Some(periods), Some(throttled)) = (delta.nr_periods, delta.nr_throttled) else { continue };
-                let Some(share) = delta.throttled_ratio.or_else(|| ratio(throttled, periods)) else { continue };
+                let Some(delta) = delta_of(snapshot, cgroup) else {
+                    continue;
+                };
+                let (Some(periods), Some(throttled)) = (delta.nr_periods, delta.nr_throttled)
+                else {
+                    continue;
+                };
+                let Some(share) = delta.throttled_ratio.or_else(|| ratio(throttled, periods))
+                else {
+                    continue;
+                };
                 if share <= THROTTLE_RATIO_WARN {
                     continue;
                 }
                 let mut evidence = vec![
-                    Evidence::new("Δnr_throttled / Δnr_periods", percent(share), "> 25 %", &stat),
-                    Evidence::context("Δnr_throttled, Δnr_periods", format!("{throttled} of {periods}"), &stat),
+                    Evidence::new(
+                        "Δnr_throttled / Δnr_periods",
+                        percent(share),
+                        "> 25 %",
+                        &stat,
+                    ),
+                    Evidence::context(
+                        "Δnr_throttled, Δnr_periods",
+                        format!("{throttled} of {periods}"),
+                        &stat,
+                    ),
                     Evidence::context("CPU limit", limit.clone(), &quota_file),
                     Evidence::context("interval", format!("{interval_ms} ms"), SNAPSHOT_MEMBER),
                 ];
                 if let Some(usec) = delta.throttled_usec {
-                    evidence.push(Evidence::context("Δ throttled time", format!("{:.1} ms", usec as f64 / 1000.0), &stat));
+                    evidence.push(Evidence::context(
+                        "Δ throttled time",
+                        format!("{:.1} ms", usec as f64 / 1000.0),
+                        &stat,
+                    ));
                 }
                 if let Some(cores) = delta.usage_cores {
-                    evidence.push(Evidence::context("CPU used during the interval", format!("{cores:.2} cores"), &stat));
+                    evidence.push(Evidence::context(
+                        "CPU used during the interval",
+                        format!("{cores:.2} cores"),
+                        &stat,
+                    ));
                 }
                 out.push(THROTTLE.finding(
                     Severity::Warn,
                     cgroup_subject(cgroup),
-                    format!("{} throttled in {} of CPU periods (limit {limit})", cgroup.path, percent(share)),
+                    format!(
+                        "{} throttled in {} of CPU periods (limit {limit})",
+                        cgroup.path,
+                        percent(share)
+                    ),
                     evidence,
                 ));
                 continue;
             }
-            let (Some(periods), Some(throttled)) = (cpu.nr_periods, cpu.nr_throttled) else { continue };
-            let Some(share) = ratio(throttled, periods) else { continue };
+            let (Some(periods), Some(throttled)) = (cpu.nr_periods, cpu.nr_throttled) else {
+                continue;
+            };
+            let Some(share) = ratio(throttled, periods) else {
+                continue;
+            };
             if share <= THROTTLE_RATIO_WARN {
                 continue;
             }
@@ -460,7 +653,9 @@ impl Rule for CpuPressure {
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for cgroup in cgroups(input) {
-            let Some(some) = some_line(cgroup, |p| p.cpu.as_ref()) else { continue };
+            let Some(some) = some_line(cgroup, |p| p.cpu.as_ref()) else {
+                continue;
+            };
             if some.avg60_percent <= 25.0 {
                 continue;
             }
@@ -468,10 +663,22 @@ impl Rule for CpuPressure {
             out.push(CPU_PSI.finding(
                 Severity::Info,
                 cgroup_subject(cgroup),
-                format!("{} waited for CPU {:.1} % of the last minute", cgroup.path, some.avg60_percent),
+                format!(
+                    "{} waited for CPU {:.1} % of the last minute",
+                    cgroup.path, some.avg60_percent
+                ),
                 vec![
-                    Evidence::new("cpu some avg60", format!("{:.2} %", some.avg60_percent), "> 25 %", &source),
-                    Evidence::context("cpu some avg10", format!("{:.2} %", some.avg10_percent), &source),
+                    Evidence::new(
+                        "cpu some avg60",
+                        format!("{:.2} %", some.avg60_percent),
+                        "> 25 %",
+                        &source,
+                    ),
+                    Evidence::context(
+                        "cpu some avg10",
+                        format!("{:.2} %", some.avg10_percent),
+                        &source,
+                    ),
                 ],
             ));
         }
@@ -504,8 +711,13 @@ impl Rule for NoMemLimit {
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for cgroup in cgroups(input) {
-            let is_container = cgroup.container.as_ref().is_some_and(|c| c.container_id.is_some());
-            let Some(memory) = cgroup.memory.as_ref() else { continue };
+            let is_container = cgroup
+                .container
+                .as_ref()
+                .is_some_and(|c| c.container_id.is_some());
+            let Some(memory) = cgroup.memory.as_ref() else {
+                continue;
+            };
             if !is_container || memory.limit_bytes.is_some() {
                 continue;
             }
@@ -549,58 +761,125 @@ mod tests {
     }
 
     fn with(cgroups: Vec<Cgroup>) -> Snapshot {
-        Snapshot { schema: SNAPSHOT_SCHEMA.into(), cgroups, ..Default::default() }
+        Snapshot {
+            schema: SNAPSHOT_SCHEMA.into(),
+            cgroups,
+            ..Default::default()
+        }
     }
 
     fn severities(rule: &dyn Rule, s: &Snapshot) -> Vec<Severity> {
-        rule.evaluate(&AnalysisInput::from_snapshot(s)).into_iter().map(|f| f.severity).collect()
+        rule.evaluate(&AnalysisInput::from_snapshot(s))
+            .into_iter()
+            .map(|f| f.severity)
+            .collect()
     }
 
     #[test]
     fn working_set_thresholds() {
         let limit = 1000 * MIB;
-        assert!(severities(&MemWorkingSetLimit, &with(vec![v1_memory_cgroup(Some(limit), 800 * MIB)])).is_empty());
-        assert_eq!(severities(&MemWorkingSetLimit, &with(vec![v1_memory_cgroup(Some(limit), 800 * MIB + 1)])), [Severity::Warn]);
-        assert_eq!(severities(&MemWorkingSetLimit, &with(vec![v1_memory_cgroup(Some(limit), 950 * MIB)])), [Severity::Warn]);
-        assert_eq!(severities(&MemWorkingSetLimit, &with(vec![v1_memory_cgroup(Some(limit), 950 * MIB + 1)])), [Severity::Crit]);
-        assert!(severities(&MemWorkingSetLimit, &with(vec![v1_memory_cgroup(None, 800 * MIB)])).is_empty());
+        assert!(
+            severities(
+                &MemWorkingSetLimit,
+                &with(vec![v1_memory_cgroup(Some(limit), 800 * MIB)])
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            severities(
+                &MemWorkingSetLimit,
+                &with(vec![v1_memory_cgroup(Some(limit), 800 * MIB + 1)])
+            ),
+            [Severity::Warn]
+        );
+        assert_eq!(
+            severities(
+                &MemWorkingSetLimit,
+                &with(vec![v1_memory_cgroup(Some(limit), 950 * MIB)])
+            ),
+            [Severity::Warn]
+        );
+        assert_eq!(
+            severities(
+                &MemWorkingSetLimit,
+                &with(vec![v1_memory_cgroup(Some(limit), 950 * MIB + 1)])
+            ),
+            [Severity::Crit]
+        );
+        assert!(
+            severities(
+                &MemWorkingSetLimit,
+                &with(vec![v1_memory_cgroup(None, 800 * MIB)])
+            )
+            .is_empty()
+        );
         let s = with(vec![v1_memory_cgroup(Some(limit), 960 * MIB)]);
         let f = &MemWorkingSetLimit.evaluate(&AnalysisInput::from_snapshot(&s))[0];
         assert_eq!(f.evidence[0].value, "96.0 %");
-        assert_eq!(f.evidence[0].source, "raw/sys/fs/cgroup/memory/triage-test/memory.usage_in_bytes");
-        assert_eq!(f.evidence[2].source, "raw/sys/fs/cgroup/memory/triage-test/memory.limit_in_bytes");
+        assert_eq!(
+            f.evidence[0].source,
+            "raw/sys/fs/cgroup/memory/triage-test/memory.usage_in_bytes"
+        );
+        assert_eq!(
+            f.evidence[2].source,
+            "raw/sys/fs/cgroup/memory/triage-test/memory.limit_in_bytes"
+        );
         assert_eq!(f.evidence[4].label, "total_inactive_file");
     }
 
     #[test]
     fn oom_kill_from_v1_and_v2_files() {
         let mut v1 = v1_memory_cgroup(Some(300 * MIB), 10 * MIB);
-        v1.memory.as_mut().unwrap().oom_control = Some(OomControl { oom_kill: Some(0), ..Default::default() });
+        v1.memory.as_mut().unwrap().oom_control = Some(OomControl {
+            oom_kill: Some(0),
+            ..Default::default()
+        });
         assert!(severities(&OomKill, &with(vec![v1.clone()])).is_empty());
-        v1.memory.as_mut().unwrap().oom_control = Some(OomControl { oom_kill: Some(1), ..Default::default() });
+        v1.memory.as_mut().unwrap().oom_control = Some(OomControl {
+            oom_kill: Some(1),
+            ..Default::default()
+        });
         let s = with(vec![v1]);
         let found = OomKill.evaluate(&AnalysisInput::from_snapshot(&s));
         assert_eq!(found[0].severity, Severity::Crit);
-        assert_eq!(found[0].evidence[0].source, "raw/sys/fs/cgroup/memory/triage-test/memory.oom_control");
+        assert_eq!(
+            found[0].evidence[0].source,
+            "raw/sys/fs/cgroup/memory/triage-test/memory.oom_control"
+        );
 
         let v2 = Cgroup {
             path: "/kubepods.slice/kubepods-pod1.slice/cri-containerd-abc.scope".into(),
             memory: Some(CgroupMemory {
-                source_dir: "/sys/fs/cgroup/kubepods.slice/kubepods-pod1.slice/cri-containerd-abc.scope".into(),
+                source_dir:
+                    "/sys/fs/cgroup/kubepods.slice/kubepods-pod1.slice/cri-containerd-abc.scope"
+                        .into(),
                 // Hierarchical events count a child's kill; the local file says this one had none.
-                events: Some(MemoryEvents { oom_kill: Some(3), ..Default::default() }),
-                events_local: Some(MemoryEvents { oom_kill: Some(0), ..Default::default() }),
+                events: Some(MemoryEvents {
+                    oom_kill: Some(3),
+                    ..Default::default()
+                }),
+                events_local: Some(MemoryEvents {
+                    oom_kill: Some(0),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
             ..Default::default()
         };
         assert!(severities(&OomKill, &with(vec![v2.clone()])).is_empty());
         let mut v2_killed = v2;
-        v2_killed.memory.as_mut().unwrap().events_local = Some(MemoryEvents { oom_kill: Some(2), ..Default::default() });
+        v2_killed.memory.as_mut().unwrap().events_local = Some(MemoryEvents {
+            oom_kill: Some(2),
+            ..Default::default()
+        });
         let s = with(vec![v2_killed]);
         let found = OomKill.evaluate(&AnalysisInput::from_snapshot(&s));
         assert_eq!(found.len(), 1);
-        assert!(found[0].evidence[0].source.ends_with("cri-containerd-abc.scope/memory.events.local"));
+        assert!(
+            found[0].evidence[0]
+                .source
+                .ends_with("cri-containerd-abc.scope/memory.events.local")
+        );
     }
 
     fn cpu_cgroup(periods: u64, throttled: u64) -> Cgroup {
@@ -641,11 +920,20 @@ mod tests {
     #[test]
     fn throttle_thresholds_with_interval() {
         assert!(severities(&CpuThrottle, &with_throttle_delta(20, 5)).is_empty());
-        assert_eq!(severities(&CpuThrottle, &with_throttle_delta(100, 26)), [Severity::Warn]);
-        assert!(severities(&CpuThrottle, &with_throttle_delta(0, 0)).is_empty(), "no period elapsed");
+        assert_eq!(
+            severities(&CpuThrottle, &with_throttle_delta(100, 26)),
+            [Severity::Warn]
+        );
+        assert!(
+            severities(&CpuThrottle, &with_throttle_delta(0, 0)).is_empty(),
+            "no period elapsed"
+        );
         let s = with_throttle_delta(20, 19);
         let f = &CpuThrottle.evaluate(&AnalysisInput::from_snapshot(&s))[0];
-        assert_eq!(f.evidence[0].source, "raw/sys/fs/cgroup/cpu,cpuacct/busy/cpu.stat");
+        assert_eq!(
+            f.evidence[0].source,
+            "raw/sys/fs/cgroup/cpu,cpuacct/busy/cpu.stat"
+        );
         assert_eq!(f.evidence[0].value, "95.0 %");
     }
 
@@ -664,7 +952,10 @@ mod tests {
         cg.memory.as_mut().unwrap().failcnt = Some(0);
         assert!(severities(&MemMaxEvents, &with(vec![cg.clone()])).is_empty());
         cg.memory.as_mut().unwrap().failcnt = Some(7);
-        assert_eq!(severities(&MemMaxEvents, &with(vec![cg.clone()])), [Severity::Info]);
+        assert_eq!(
+            severities(&MemMaxEvents, &with(vec![cg.clone()])),
+            [Severity::Info]
+        );
         let mut s = with(vec![cg]);
         let delta = |failcnt| Deltas {
             interval_ms: 5000,
@@ -677,18 +968,31 @@ mod tests {
             ..Default::default()
         };
         s.deltas = Some(delta(0));
-        assert!(severities(&MemMaxEvents, &s).is_empty(), "old failures, none during the interval");
+        assert!(
+            severities(&MemMaxEvents, &s).is_empty(),
+            "old failures, none during the interval"
+        );
         s.deltas = Some(delta(1));
         assert_eq!(severities(&MemMaxEvents, &s), [Severity::Warn]);
     }
 
     fn psi_cgroup(memory_avg10: f64, memory_avg60: f64, cpu_avg60: f64) -> Cgroup {
-        let line = |avg10, avg60| PressureLine { avg10_percent: avg10, avg60_percent: avg60, ..Default::default() };
+        let line = |avg10, avg60| PressureLine {
+            avg10_percent: avg10,
+            avg60_percent: avg60,
+            ..Default::default()
+        };
         Cgroup {
             path: "/system.slice/app.service".into(),
             pressure: Some(Pressure {
-                memory: Some(PressureFile { some: Some(line(memory_avg10, memory_avg60)), full: None }),
-                cpu: Some(PressureFile { some: Some(line(0.0, cpu_avg60)), full: None }),
+                memory: Some(PressureFile {
+                    some: Some(line(memory_avg10, memory_avg60)),
+                    full: None,
+                }),
+                cpu: Some(PressureFile {
+                    some: Some(line(0.0, cpu_avg60)),
+                    full: None,
+                }),
                 io: None,
             }),
             ..Default::default()
@@ -698,25 +1002,46 @@ mod tests {
     #[test]
     fn memory_psi_thresholds() {
         assert!(severities(&MemPressure, &with(vec![psi_cgroup(59.99, 10.0, 0.0)])).is_empty());
-        assert_eq!(severities(&MemPressure, &with(vec![psi_cgroup(60.0, 0.0, 0.0)])), [Severity::Crit]);
-        assert_eq!(severities(&MemPressure, &with(vec![psi_cgroup(0.0, 10.01, 0.0)])), [Severity::Warn]);
+        assert_eq!(
+            severities(&MemPressure, &with(vec![psi_cgroup(60.0, 0.0, 0.0)])),
+            [Severity::Crit]
+        );
+        assert_eq!(
+            severities(&MemPressure, &with(vec![psi_cgroup(0.0, 10.01, 0.0)])),
+            [Severity::Warn]
+        );
         let s = with(vec![psi_cgroup(60.0, 0.0, 0.0)]);
         let f = &MemPressure.evaluate(&AnalysisInput::from_snapshot(&s))[0];
-        assert_eq!(f.evidence[0].source, "raw/sys/fs/cgroup/system.slice/app.service/memory.pressure");
+        assert_eq!(
+            f.evidence[0].source,
+            "raw/sys/fs/cgroup/system.slice/app.service/memory.pressure"
+        );
     }
 
     #[test]
     fn cpu_psi_threshold() {
         assert!(severities(&CpuPressure, &with(vec![psi_cgroup(0.0, 0.0, 25.0)])).is_empty());
-        assert_eq!(severities(&CpuPressure, &with(vec![psi_cgroup(0.0, 0.0, 25.01)])), [Severity::Info]);
+        assert_eq!(
+            severities(&CpuPressure, &with(vec![psi_cgroup(0.0, 0.0, 25.01)])),
+            [Severity::Info]
+        );
     }
 
     #[test]
     fn no_memory_limit_only_for_containers() {
         let mut cg = v1_memory_cgroup(None, 10 * MIB);
-        assert!(severities(&NoMemLimit, &with(vec![cg.clone()])).is_empty(), "not a container");
-        cg.container = Some(ContainerIdentity { container_id: Some("a".repeat(64)), ..Default::default() });
-        assert_eq!(severities(&NoMemLimit, &with(vec![cg.clone()])), [Severity::Info]);
+        assert!(
+            severities(&NoMemLimit, &with(vec![cg.clone()])).is_empty(),
+            "not a container"
+        );
+        cg.container = Some(ContainerIdentity {
+            container_id: Some("a".repeat(64)),
+            ..Default::default()
+        });
+        assert_eq!(
+            severities(&NoMemLimit, &with(vec![cg.clone()])),
+            [Severity::Info]
+        );
         cg.memory.as_mut().unwrap().limit_bytes = Some(MIB * 512);
         assert!(severities(&NoMemLimit, &with(vec![cg])).is_empty());
     }

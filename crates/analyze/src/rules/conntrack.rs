@@ -2,10 +2,10 @@
 
 use hostprobe::{Conntrack, Snapshot};
 
-use super::{above, Meta};
+use super::{Meta, above};
 use crate::finding::fmt_value::{percent, ratio};
 use crate::finding::{Evidence, Finding, Severity};
-use crate::rule::{raw_member, AnalysisInput, Input, Rule, SNAPSHOT_MEMBER};
+use crate::rule::{AnalysisInput, Input, Rule, SNAPSHOT_MEMBER, raw_member};
 
 const CONNTRACK: &[Input] = &[Input::Collector("conntrack")];
 const STAT_FILE: &str = "/proc/net/stat/nf_conntrack";
@@ -39,24 +39,44 @@ impl Rule for Usage {
         CONNTRACK
     }
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
-        let Some(ct) = input.snapshot.and_then(loaded) else { return vec![] };
-        let (Some(count), Some(max)) = (ct.count, ct.max) else { return vec![] };
-        let Some(used) = ratio(count, max) else { return vec![] };
-        let Some(severity) = above(used, 0.75, 0.90) else { return vec![] };
+        let Some(ct) = input.snapshot.and_then(loaded) else {
+            return vec![];
+        };
+        let (Some(count), Some(max)) = (ct.count, ct.max) else {
+            return vec![];
+        };
+        let Some(used) = ratio(count, max) else {
+            return vec![];
+        };
+        let Some(severity) = above(used, 0.75, 0.90) else {
+            return vec![];
+        };
         let count_file = raw_member("/proc/sys/net/netfilter/nf_conntrack_count");
         let max_file = raw_member("/proc/sys/net/netfilter/nf_conntrack_max");
         let mut evidence = vec![
-            Evidence::new("nf_conntrack_count / nf_conntrack_max", percent(used), "> 75 % warn, > 90 % crit", &count_file),
+            Evidence::new(
+                "nf_conntrack_count / nf_conntrack_max",
+                percent(used),
+                "> 75 % warn, > 90 % crit",
+                &count_file,
+            ),
             Evidence::context("nf_conntrack_count", count.to_string(), &count_file),
             Evidence::context("nf_conntrack_max", max.to_string(), &max_file),
         ];
         if let Some(buckets) = ct.buckets {
-            evidence.push(Evidence::context("nf_conntrack_buckets", buckets.to_string(), raw_member("/proc/sys/net/netfilter/nf_conntrack_buckets")));
+            evidence.push(Evidence::context(
+                "nf_conntrack_buckets",
+                buckets.to_string(),
+                raw_member("/proc/sys/net/netfilter/nf_conntrack_buckets"),
+            ));
         }
         vec![USAGE.finding(
             severity,
             "conntrack table",
-            format!("Conntrack table {} full ({count} of {max} entries)", percent(used)),
+            format!(
+                "Conntrack table {} full ({count} of {max} entries)",
+                percent(used)
+            ),
             evidence,
         )]
     }
@@ -86,11 +106,17 @@ impl Rule for Drop {
         CONNTRACK
     }
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
-        let Some(snapshot) = input.snapshot else { return vec![] };
-        let Some(ct) = loaded(snapshot) else { return vec![] };
+        let Some(snapshot) = input.snapshot else {
+            return vec![];
+        };
+        let Some(ct) = loaded(snapshot) else {
+            return vec![];
+        };
         let source = raw_member(STAT_FILE);
         if let Some(deltas) = snapshot.deltas.as_ref() {
-            let Some(delta) = deltas.conntrack.as_ref() else { return vec![] };
+            let Some(delta) = deltas.conntrack.as_ref() else {
+                return vec![];
+            };
             let drops = delta.drop.unwrap_or(0);
             let early = delta.early_drop.unwrap_or(0);
             if drops + early == 0 {
@@ -99,16 +125,31 @@ impl Rule for Drop {
             return vec![DROP.finding(
                 Severity::Crit,
                 "conntrack table",
-                format!("Conntrack dropped {} packets/entries during the {} ms interval", drops + early, deltas.interval_ms),
+                format!(
+                    "Conntrack dropped {} packets/entries during the {} ms interval",
+                    drops + early,
+                    deltas.interval_ms
+                ),
                 vec![
-                    Evidence::new("Δ(Σdrop + Σearly_drop)", (drops + early).to_string(), "> 0", &source),
+                    Evidence::new(
+                        "Δ(Σdrop + Σearly_drop)",
+                        (drops + early).to_string(),
+                        "> 0",
+                        &source,
+                    ),
                     Evidence::context("Δ drop", drops.to_string(), &source),
                     Evidence::context("Δ early_drop", early.to_string(), &source),
-                    Evidence::context("interval", format!("{} ms", deltas.interval_ms), SNAPSHOT_MEMBER),
+                    Evidence::context(
+                        "interval",
+                        format!("{} ms", deltas.interval_ms),
+                        SNAPSHOT_MEMBER,
+                    ),
                 ],
             )];
         }
-        let Some(stats) = ct.stats.as_ref() else { return vec![] };
+        let Some(stats) = ct.stats.as_ref() else {
+            return vec![];
+        };
         let drops = stats.drop.unwrap_or(0);
         let early = stats.early_drop.unwrap_or(0);
         if drops + early == 0 {
@@ -117,12 +158,24 @@ impl Rule for Drop {
         vec![DROP.finding(
             Severity::Crit,
             "conntrack table",
-            format!("Conntrack has dropped {} packets/entries since boot (table overflow)", drops + early),
+            format!(
+                "Conntrack has dropped {} packets/entries since boot (table overflow)",
+                drops + early
+            ),
             vec![
-                Evidence::new("Σdrop + Σearly_drop (all CPUs)", (drops + early).to_string(), "> 0", &source),
+                Evidence::new(
+                    "Σdrop + Σearly_drop (all CPUs)",
+                    (drops + early).to_string(),
+                    "> 0",
+                    &source,
+                ),
                 Evidence::context("Σ drop", drops.to_string(), &source),
                 Evidence::context("Σ early_drop", early.to_string(), &source),
-                Evidence::context("note", "counters since boot; run with --interval to see whether it is still dropping", &source),
+                Evidence::context(
+                    "note",
+                    "counters since boot; run with --interval to see whether it is still dropping",
+                    &source,
+                ),
             ],
         )]
     }
@@ -155,29 +208,57 @@ impl Rule for InsertFailed {
         true
     }
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
-        let Some(snapshot) = input.snapshot else { return vec![] };
-        let Some(ct) = loaded(snapshot) else { return vec![] };
+        let Some(snapshot) = input.snapshot else {
+            return vec![];
+        };
+        let Some(ct) = loaded(snapshot) else {
+            return vec![];
+        };
         let source = raw_member(STAT_FILE);
         if let Some(deltas) = snapshot.deltas.as_ref() {
-            let Some(failed) = deltas.conntrack.as_ref().and_then(|d| d.insert_failed).filter(|n| *n > 0) else {
+            let Some(failed) = deltas
+                .conntrack
+                .as_ref()
+                .and_then(|d| d.insert_failed)
+                .filter(|n| *n > 0)
+            else {
                 return vec![];
             };
             return vec![INSERT_FAILED.finding(
                 Severity::Warn,
                 "conntrack table",
-                format!("{failed} conntrack inserts failed during the {} ms interval", deltas.interval_ms),
+                format!(
+                    "{failed} conntrack inserts failed during the {} ms interval",
+                    deltas.interval_ms
+                ),
                 vec![
                     Evidence::new("Δ Σinsert_failed", failed.to_string(), "> 0", &source),
-                    Evidence::context("interval", format!("{} ms", deltas.interval_ms), SNAPSHOT_MEMBER),
+                    Evidence::context(
+                        "interval",
+                        format!("{} ms", deltas.interval_ms),
+                        SNAPSHOT_MEMBER,
+                    ),
                 ],
             )];
         }
-        let Some(failed) = ct.stats.as_ref().and_then(|s| s.insert_failed).filter(|n| *n > 0) else { return vec![] };
+        let Some(failed) = ct
+            .stats
+            .as_ref()
+            .and_then(|s| s.insert_failed)
+            .filter(|n| *n > 0)
+        else {
+            return vec![];
+        };
         vec![INSERT_FAILED.finding(
             Severity::Info,
             "conntrack table",
             format!("{failed} conntrack inserts failed since boot (needs --interval to judge now)"),
-            vec![Evidence::new("Σinsert_failed since boot", failed.to_string(), "Δ > 0 over an interval", &source)],
+            vec![Evidence::new(
+                "Σinsert_failed since boot",
+                failed.to_string(),
+                "Δ > 0 over an interval",
+                &source,
+            )],
         )]
     }
 }
@@ -208,20 +289,38 @@ mod tests {
     }
 
     fn severities(rule: &dyn Rule, s: &Snapshot) -> Vec<Severity> {
-        rule.evaluate(&AnalysisInput::from_snapshot(s)).into_iter().map(|f| f.severity).collect()
+        rule.evaluate(&AnalysisInput::from_snapshot(s))
+            .into_iter()
+            .map(|f| f.severity)
+            .collect()
     }
 
     #[test]
     fn usage_thresholds() {
         assert!(severities(&Usage, &with(750, 1000, 0, 0, 0)).is_empty());
-        assert_eq!(severities(&Usage, &with(751, 1000, 0, 0, 0)), [Severity::Warn]);
-        assert_eq!(severities(&Usage, &with(900, 1000, 0, 0, 0)), [Severity::Warn]);
-        assert_eq!(severities(&Usage, &with(901, 1000, 0, 0, 0)), [Severity::Crit]);
+        assert_eq!(
+            severities(&Usage, &with(751, 1000, 0, 0, 0)),
+            [Severity::Warn]
+        );
+        assert_eq!(
+            severities(&Usage, &with(900, 1000, 0, 0, 0)),
+            [Severity::Warn]
+        );
+        assert_eq!(
+            severities(&Usage, &with(901, 1000, 0, 0, 0)),
+            [Severity::Crit]
+        );
         let mut s = with(901, 1000, 0, 0, 0);
         s.conntrack.as_mut().unwrap().loaded = false;
-        assert!(severities(&Usage, &s).is_empty(), "not loaded: nothing to judge");
+        assert!(
+            severities(&Usage, &s).is_empty(),
+            "not loaded: nothing to judge"
+        );
         let f = &Usage.evaluate(&AnalysisInput::from_snapshot(&with(950, 1000, 0, 0, 0)))[0];
-        assert_eq!(f.evidence[0].source, "raw/proc/sys/net/netfilter/nf_conntrack_count");
+        assert_eq!(
+            f.evidence[0].source,
+            "raw/proc/sys/net/netfilter/nf_conntrack_count"
+        );
     }
 
     #[test]
@@ -251,15 +350,29 @@ mod tests {
     fn drop_with_interval_judges_the_change() {
         // Old drops since boot, none during the interval: nothing now.
         assert!(severities(&Drop, &with_delta(with(1, 1000, 500, 0, 0), 0, 0, 0)).is_empty());
-        assert_eq!(severities(&Drop, &with_delta(with(1, 1000, 500, 0, 0), 1, 0, 0)), [Severity::Crit]);
-        assert_eq!(severities(&Drop, &with_delta(with(1, 1000, 0, 0, 0), 0, 1, 0)), [Severity::Crit]);
+        assert_eq!(
+            severities(&Drop, &with_delta(with(1, 1000, 500, 0, 0), 1, 0, 0)),
+            [Severity::Crit]
+        );
+        assert_eq!(
+            severities(&Drop, &with_delta(with(1, 1000, 0, 0, 0), 0, 1, 0)),
+            [Severity::Crit]
+        );
     }
 
     #[test]
     fn insert_failed_thresholds() {
         assert!(severities(&InsertFailed, &with(1, 1000, 0, 0, 0)).is_empty());
-        assert_eq!(severities(&InsertFailed, &with(1, 1000, 0, 0, 1)), [Severity::Info]);
-        assert!(severities(&InsertFailed, &with_delta(with(1, 1000, 0, 0, 90), 0, 0, 0)).is_empty());
-        assert_eq!(severities(&InsertFailed, &with_delta(with(1, 1000, 0, 0, 90), 0, 0, 1)), [Severity::Warn]);
+        assert_eq!(
+            severities(&InsertFailed, &with(1, 1000, 0, 0, 1)),
+            [Severity::Info]
+        );
+        assert!(
+            severities(&InsertFailed, &with_delta(with(1, 1000, 0, 0, 90), 0, 0, 0)).is_empty()
+        );
+        assert_eq!(
+            severities(&InsertFailed, &with_delta(with(1, 1000, 0, 0, 90), 0, 0, 1)),
+            [Severity::Warn]
+        );
     }
 }

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use hostprobe::Snapshot;
 
-use super::{above, below, Meta};
+use super::{Meta, above, below};
 use crate::finding::fmt_value::{bytes, percent, ratio};
 use crate::finding::{Evidence, Finding, Severity};
-use crate::rule::{raw_member, AnalysisInput, Input, Rule, SNAPSHOT_MEMBER};
+use crate::rule::{AnalysisInput, Input, Rule, SNAPSHOT_MEMBER, raw_member};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -40,9 +40,15 @@ impl Rule for MemAvailable {
         &[Input::Collector("memory")]
     }
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
-        let Some(memory) = input.snapshot.and_then(|s| s.memory.as_ref()) else { return vec![] };
-        let Some(available) = memory.available_bytes else { return vec![] };
-        let Some(share) = ratio(available, memory.total_bytes) else { return vec![] };
+        let Some(memory) = input.snapshot.and_then(|s| s.memory.as_ref()) else {
+            return vec![];
+        };
+        let Some(available) = memory.available_bytes else {
+            return vec![];
+        };
+        let Some(share) = ratio(available, memory.total_bytes) else {
+            return vec![];
+        };
         let severity = if available < MEMAVAIL_CRIT_BYTES {
             Severity::Crit
         } else if share < MEMAVAIL_WARN_RATIO {
@@ -54,9 +60,19 @@ impl Rule for MemAvailable {
         vec![MEMAVAIL.finding(
             severity,
             "host",
-            format!("Only {} of {} memory available ({})", bytes(available), bytes(memory.total_bytes), percent(share)),
+            format!(
+                "Only {} of {} memory available ({})",
+                bytes(available),
+                bytes(memory.total_bytes),
+                percent(share)
+            ),
             vec![
-                Evidence::new("MemAvailable / MemTotal", percent(share), "< 10 % warn", &source),
+                Evidence::new(
+                    "MemAvailable / MemTotal",
+                    percent(share),
+                    "< 10 % warn",
+                    &source,
+                ),
                 Evidence::new("MemAvailable", bytes(available), "< 100 MiB crit", &source),
                 Evidence::context("MemTotal", bytes(memory.total_bytes), &source),
                 Evidence::context("swap used", bytes(memory.swap_used_bytes), &source),
@@ -91,8 +107,12 @@ impl Rule for Load {
         &[Input::Collector("system")]
     }
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
-        let Some(system) = input.snapshot.and_then(|s| s.system.as_ref()) else { return vec![] };
-        let Some(load) = system.load.as_ref() else { return vec![] };
+        let Some(system) = input.snapshot.and_then(|s| s.system.as_ref()) else {
+            return vec![];
+        };
+        let Some(load) = system.load.as_ref() else {
+            return vec![];
+        };
         if system.cpu_count == 0 {
             return vec![];
         }
@@ -103,11 +123,27 @@ impl Rule for Load {
         vec![LOAD.finding(
             Severity::Warn,
             "host",
-            format!("Load {:.2} on {} CPUs: {:.2} per CPU", load.load1, system.cpu_count, per_cpu),
+            format!(
+                "Load {:.2} on {} CPUs: {:.2} per CPU",
+                load.load1, system.cpu_count, per_cpu
+            ),
             vec![
-                Evidence::new("load1 / CPUs", format!("{per_cpu:.2}"), "> 2", raw_member("/proc/loadavg")),
-                Evidence::context("load1, load5, load15", format!("{:.2} {:.2} {:.2}", load.load1, load.load5, load.load15), raw_member("/proc/loadavg")),
-                Evidence::context("online CPUs", system.cpu_count.to_string(), raw_member("/proc/stat")),
+                Evidence::new(
+                    "load1 / CPUs",
+                    format!("{per_cpu:.2}"),
+                    "> 2",
+                    raw_member("/proc/loadavg"),
+                ),
+                Evidence::context(
+                    "load1, load5, load15",
+                    format!("{:.2} {:.2} {:.2}", load.load1, load.load5, load.load15),
+                    raw_member("/proc/loadavg"),
+                ),
+                Evidence::context(
+                    "online CPUs",
+                    system.cpu_count.to_string(),
+                    raw_member("/proc/stat"),
+                ),
             ],
         )]
     }
@@ -136,18 +172,36 @@ impl Rule for FileDescriptors {
         &[Input::Collector("system")]
     }
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
-        let Some(handles) = input.snapshot.and_then(|s| s.system.as_ref()).and_then(|s| s.file_handles.as_ref()) else {
+        let Some(handles) = input
+            .snapshot
+            .and_then(|s| s.system.as_ref())
+            .and_then(|s| s.file_handles.as_ref())
+        else {
             return vec![];
         };
-        let Some(used) = ratio(handles.allocated, handles.max) else { return vec![] };
-        let Some(severity) = above(used, 0.70, 0.90) else { return vec![] };
+        let Some(used) = ratio(handles.allocated, handles.max) else {
+            return vec![];
+        };
+        let Some(severity) = above(used, 0.70, 0.90) else {
+            return vec![];
+        };
         let source = raw_member("/proc/sys/fs/file-nr");
         vec![FD.finding(
             severity,
             "host",
-            format!("{} of {} file handles allocated ({})", handles.allocated, handles.max, percent(used)),
+            format!(
+                "{} of {} file handles allocated ({})",
+                handles.allocated,
+                handles.max,
+                percent(used)
+            ),
             vec![
-                Evidence::new("allocated / max", percent(used), "> 70 % warn, > 90 % crit", &source),
+                Evidence::new(
+                    "allocated / max",
+                    percent(used),
+                    "> 70 % warn, > 90 % crit",
+                    &source,
+                ),
                 Evidence::context("allocated", handles.allocated.to_string(), &source),
                 Evidence::context("max (fs.file-max)", handles.max.to_string(), &source),
             ],
@@ -185,24 +239,45 @@ impl Rule for Disk {
         &[Input::Collector("filesystems")]
     }
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
-        let Some(snapshot) = input.snapshot else { return vec![] };
+        let Some(snapshot) = input.snapshot else {
+            return vec![];
+        };
         let mut out = Vec::new();
         for (index, fs) in snapshot.filesystems.iter().enumerate() {
             if ignored_filesystem(fs) {
                 continue;
             }
-            let Some(free) = ratio(fs.available_bytes, fs.size_bytes) else { continue };
-            let Some(severity) = below(free, 0.05, 0.03) else { continue };
+            let Some(free) = ratio(fs.available_bytes, fs.size_bytes) else {
+                continue;
+            };
+            let Some(severity) = below(free, 0.05, 0.03) else {
+                continue;
+            };
             let source = format!("{SNAPSHOT_MEMBER}#/filesystems/{index}");
             out.push(DISK.finding(
                 severity,
                 fs.mount_point.clone(),
-                format!("{} has {} of {} left ({})", fs.mount_point, bytes(fs.available_bytes), bytes(fs.size_bytes), percent(free)),
+                format!(
+                    "{} has {} of {} left ({})",
+                    fs.mount_point,
+                    bytes(fs.available_bytes),
+                    bytes(fs.size_bytes),
+                    percent(free)
+                ),
                 vec![
-                    Evidence::new("available / size (statvfs)", percent(free), "< 5 % warn, < 3 % crit", &source),
+                    Evidence::new(
+                        "available / size (statvfs)",
+                        percent(free),
+                        "< 5 % warn, < 3 % crit",
+                        &source,
+                    ),
                     Evidence::context("available", bytes(fs.available_bytes), &source),
                     Evidence::context("used", bytes(fs.used_bytes), &source),
-                    Evidence::context("device, type", format!("{} ({})", fs.source, fs.fs_type), &source),
+                    Evidence::context(
+                        "device, type",
+                        format!("{} ({})", fs.source, fs.fs_type),
+                        &source,
+                    ),
                 ],
             ));
         }
@@ -234,24 +309,45 @@ impl Rule for Inodes {
         &[Input::Collector("filesystems")]
     }
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
-        let Some(snapshot) = input.snapshot else { return vec![] };
+        let Some(snapshot) = input.snapshot else {
+            return vec![];
+        };
         let mut out = Vec::new();
         for (index, fs) in snapshot.filesystems.iter().enumerate() {
             // inodes_total 0: the filesystem allocates inodes dynamically (btrfs, some tmpfs).
             if ignored_filesystem(fs) || fs.inodes_total == 0 {
                 continue;
             }
-            let Some(free) = ratio(fs.inodes_free, fs.inodes_total) else { continue };
-            let Some(severity) = below(free, 0.05, 0.03) else { continue };
+            let Some(free) = ratio(fs.inodes_free, fs.inodes_total) else {
+                continue;
+            };
+            let Some(severity) = below(free, 0.05, 0.03) else {
+                continue;
+            };
             let source = format!("{SNAPSHOT_MEMBER}#/filesystems/{index}");
             out.push(INODES.finding(
                 severity,
                 fs.mount_point.clone(),
-                format!("{} has {} of {} inodes free ({})", fs.mount_point, fs.inodes_free, fs.inodes_total, percent(free)),
+                format!(
+                    "{} has {} of {} inodes free ({})",
+                    fs.mount_point,
+                    fs.inodes_free,
+                    fs.inodes_total,
+                    percent(free)
+                ),
                 vec![
-                    Evidence::new("free inodes / inodes (statvfs)", percent(free), "< 5 % warn, < 3 % crit", &source),
+                    Evidence::new(
+                        "free inodes / inodes (statvfs)",
+                        percent(free),
+                        "< 5 % warn, < 3 % crit",
+                        &source,
+                    ),
                     Evidence::context("inodes used", fs.inodes_used.to_string(), &source),
-                    Evidence::context("device, type", format!("{} ({})", fs.source, fs.fs_type), &source),
+                    Evidence::context(
+                        "device, type",
+                        format!("{} ({})", fs.source, fs.fs_type),
+                        &source,
+                    ),
                 ],
             ));
         }
@@ -289,7 +385,9 @@ impl Rule for MajorFaults {
         true
     }
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
-        let Some(snapshot) = input.snapshot else { return vec![] };
+        let Some(snapshot) = input.snapshot else {
+            return vec![];
+        };
         let source = raw_member("/proc/vmstat");
         if let Some(deltas) = snapshot.deltas.as_ref() {
             let rate = deltas.pgmajfault_per_second.or_else(|| {
@@ -306,13 +404,22 @@ impl Rule for MajorFaults {
                 format!("{rate:.0} major page faults per second"),
                 vec![
                     Evidence::new("Δpgmajfault / s", format!("{rate:.1}"), "> 500", &source),
-                    Evidence::context("interval", format!("{} ms", deltas.interval_ms), SNAPSHOT_MEMBER),
+                    Evidence::context(
+                        "interval",
+                        format!("{} ms", deltas.interval_ms),
+                        SNAPSHOT_MEMBER,
+                    ),
                 ],
             )];
         }
         // One sample: the average since boot is all there is; it can hint, not judge.
-        let Some(system) = snapshot.system.as_ref() else { return vec![] };
-        let (Some(faults), Some(uptime)) = (system.vmstat.as_ref().and_then(|v| v.pgmajfault), system.uptime_seconds) else {
+        let Some(system) = snapshot.system.as_ref() else {
+            return vec![];
+        };
+        let (Some(faults), Some(uptime)) = (
+            system.vmstat.as_ref().and_then(|v| v.pgmajfault),
+            system.uptime_seconds,
+        ) else {
             return vec![];
         };
         if uptime <= 0.0 {
@@ -362,18 +469,28 @@ impl Rule for Zombies {
         &[Input::Collector("processes")]
     }
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
-        let Some(snapshot) = input.snapshot else { return vec![] };
+        let Some(snapshot) = input.snapshot else {
+            return vec![];
+        };
         zombie_finding(snapshot).into_iter().collect()
     }
 }
 
 fn zombie_finding(snapshot: &Snapshot) -> Option<Finding> {
-    let zombies: Vec<(usize, &hostprobe::Process)> =
-        snapshot.processes.iter().enumerate().filter(|(_, p)| p.state == "Z").collect();
+    let zombies: Vec<(usize, &hostprobe::Process)> = snapshot
+        .processes
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.state == "Z")
+        .collect();
     if zombies.is_empty() {
         return None;
     }
-    let severity = if zombies.len() > ZOMBIES_CRIT { Severity::Crit } else { Severity::Warn };
+    let severity = if zombies.len() > ZOMBIES_CRIT {
+        Severity::Crit
+    } else {
+        Severity::Warn
+    };
     let mut by_parent: BTreeMap<u32, usize> = BTreeMap::new();
     for (_, p) in &zombies {
         *by_parent.entry(p.ppid).or_default() += 1;
@@ -395,7 +512,11 @@ fn zombie_finding(snapshot: &Snapshot) -> Option<Finding> {
             .position(|p| p.pid == *ppid)
             .map(|i| format!("{SNAPSHOT_MEMBER}#/processes/{i}"))
             .unwrap_or_else(|| raw_member(&format!("/proc/{ppid}/stat")));
-        evidence.push(Evidence::context(format!("zombies of parent {ppid} ({name})"), count.to_string(), source));
+        evidence.push(Evidence::context(
+            format!("zombies of parent {ppid} ({name})"),
+            count.to_string(),
+            source,
+        ));
     }
     for (index, p) in zombies.iter().take(5) {
         evidence.push(Evidence::context(
@@ -408,7 +529,12 @@ fn zombie_finding(snapshot: &Snapshot) -> Option<Finding> {
     Some(ZOMBIES.finding(
         severity,
         "host",
-        format!("{} zombie processes; {} of them children of pid {}", zombies.len(), top_count, top_parent),
+        format!(
+            "{} zombie processes; {} of them children of pid {}",
+            zombies.len(),
+            top_count,
+            top_parent
+        ),
         evidence,
     ))
 }
@@ -420,7 +546,12 @@ mod tests {
     use super::*;
 
     fn snapshot() -> Snapshot {
-        Snapshot { schema: SNAPSHOT_SCHEMA.into(), target: "host".into(), root: "/".into(), ..Default::default() }
+        Snapshot {
+            schema: SNAPSHOT_SCHEMA.into(),
+            target: "host".into(),
+            root: "/".into(),
+            ..Default::default()
+        }
     }
 
     fn run(rule: &dyn Rule, s: &Snapshot) -> Vec<Finding> {
@@ -433,7 +564,11 @@ mod tests {
 
     fn with_memory(total: u64, available: u64) -> Snapshot {
         Snapshot {
-            memory: Some(Memory { total_bytes: total, available_bytes: Some(available), ..Default::default() }),
+            memory: Some(Memory {
+                total_bytes: total,
+                available_bytes: Some(available),
+                ..Default::default()
+            }),
             ..snapshot()
         }
     }
@@ -443,12 +578,24 @@ mod tests {
         let gib = 1024 * MIB;
         // 10 % of 8 GiB is 819.2 MiB: exactly 10 % is fine, just below warns.
         assert!(severities(&MemAvailable, &with_memory(10 * gib, gib)).is_empty());
-        assert_eq!(severities(&MemAvailable, &with_memory(10 * gib, gib - 1)), [Severity::Warn]);
+        assert_eq!(
+            severities(&MemAvailable, &with_memory(10 * gib, gib - 1)),
+            [Severity::Warn]
+        );
         // 100 MiB is the crit line, whatever the share.
-        assert_eq!(severities(&MemAvailable, &with_memory(gib, 100 * MIB)), [Severity::Warn]);
-        assert_eq!(severities(&MemAvailable, &with_memory(gib, 100 * MIB - 1)), [Severity::Crit]);
+        assert_eq!(
+            severities(&MemAvailable, &with_memory(gib, 100 * MIB)),
+            [Severity::Warn]
+        );
+        assert_eq!(
+            severities(&MemAvailable, &with_memory(gib, 100 * MIB - 1)),
+            [Severity::Crit]
+        );
         // A small VM with 150 MiB total, 90 MiB available: above 10 % but under 100 MiB.
-        assert_eq!(severities(&MemAvailable, &with_memory(150 * MIB, 90 * MIB)), [Severity::Crit]);
+        assert_eq!(
+            severities(&MemAvailable, &with_memory(150 * MIB, 90 * MIB)),
+            [Severity::Crit]
+        );
         let f = &run(&MemAvailable, &with_memory(10 * gib, gib / 2))[0];
         assert_eq!(f.evidence[0].source, "raw/proc/meminfo");
         assert_eq!(f.evidence[0].value, "5.0 %");
@@ -462,7 +609,13 @@ mod tests {
         Snapshot {
             system: Some(System {
                 cpu_count: cpus,
-                load: Some(LoadAverage { load1, load5: 1.0, load15: 1.0, runnable_tasks: 1, total_tasks: 100 }),
+                load: Some(LoadAverage {
+                    load1,
+                    load5: 1.0,
+                    load15: 1.0,
+                    runnable_tasks: 1,
+                    total_tasks: 100,
+                }),
                 ..Default::default()
             }),
             ..snapshot()
@@ -473,14 +626,21 @@ mod tests {
     fn load_thresholds() {
         assert!(severities(&Load, &with_load(8.0, 4)).is_empty());
         assert_eq!(severities(&Load, &with_load(8.01, 4)), [Severity::Warn]);
-        assert!(severities(&Load, &with_load(100.0, 0)).is_empty(), "unknown CPU count must not divide by zero");
+        assert!(
+            severities(&Load, &with_load(100.0, 0)).is_empty(),
+            "unknown CPU count must not divide by zero"
+        );
         assert_eq!(run(&Load, &with_load(9.0, 4))[0].evidence[0].value, "2.25");
     }
 
     fn with_fds(allocated: u64, max: u64) -> Snapshot {
         Snapshot {
             system: Some(System {
-                file_handles: Some(FileHandles { allocated, unused: 0, max }),
+                file_handles: Some(FileHandles {
+                    allocated,
+                    unused: 0,
+                    max,
+                }),
                 ..Default::default()
             }),
             ..snapshot()
@@ -490,9 +650,18 @@ mod tests {
     #[test]
     fn fd_thresholds() {
         assert!(severities(&FileDescriptors, &with_fds(700, 1000)).is_empty());
-        assert_eq!(severities(&FileDescriptors, &with_fds(701, 1000)), [Severity::Warn]);
-        assert_eq!(severities(&FileDescriptors, &with_fds(900, 1000)), [Severity::Warn]);
-        assert_eq!(severities(&FileDescriptors, &with_fds(901, 1000)), [Severity::Crit]);
+        assert_eq!(
+            severities(&FileDescriptors, &with_fds(701, 1000)),
+            [Severity::Warn]
+        );
+        assert_eq!(
+            severities(&FileDescriptors, &with_fds(900, 1000)),
+            [Severity::Warn]
+        );
+        assert_eq!(
+            severities(&FileDescriptors, &with_fds(901, 1000)),
+            [Severity::Crit]
+        );
         assert!(severities(&FileDescriptors, &with_fds(5, 0)).is_empty());
     }
 
@@ -517,9 +686,18 @@ mod tests {
     #[test]
     fn disk_thresholds() {
         assert!(severities(&Disk, &with_fs(10_000, 500, 0, 0)).is_empty());
-        assert_eq!(severities(&Disk, &with_fs(10_000, 499, 0, 0)), [Severity::Warn]);
-        assert_eq!(severities(&Disk, &with_fs(10_000, 300, 0, 0)), [Severity::Warn]);
-        assert_eq!(severities(&Disk, &with_fs(10_000, 299, 0, 0)), [Severity::Crit]);
+        assert_eq!(
+            severities(&Disk, &with_fs(10_000, 499, 0, 0)),
+            [Severity::Warn]
+        );
+        assert_eq!(
+            severities(&Disk, &with_fs(10_000, 300, 0, 0)),
+            [Severity::Warn]
+        );
+        assert_eq!(
+            severities(&Disk, &with_fs(10_000, 299, 0, 0)),
+            [Severity::Crit]
+        );
         let f = &run(&Disk, &with_fs(10_000, 100, 0, 0))[0];
         assert_eq!(f.subject, "/var/lib/docker");
         assert_eq!(f.evidence[0].source, "snapshot.json#/filesystems/0");
@@ -532,10 +710,22 @@ mod tests {
     #[test]
     fn inode_thresholds() {
         assert!(severities(&Inodes, &with_fs(10_000, 9_000, 1000, 50)).is_empty());
-        assert_eq!(severities(&Inodes, &with_fs(10_000, 9_000, 1000, 49)), [Severity::Warn]);
-        assert_eq!(severities(&Inodes, &with_fs(10_000, 9_000, 1000, 30)), [Severity::Warn]);
-        assert_eq!(severities(&Inodes, &with_fs(10_000, 9_000, 1000, 29)), [Severity::Crit]);
-        assert!(severities(&Inodes, &with_fs(10_000, 9_000, 0, 0)).is_empty(), "btrfs has no inode table");
+        assert_eq!(
+            severities(&Inodes, &with_fs(10_000, 9_000, 1000, 49)),
+            [Severity::Warn]
+        );
+        assert_eq!(
+            severities(&Inodes, &with_fs(10_000, 9_000, 1000, 30)),
+            [Severity::Warn]
+        );
+        assert_eq!(
+            severities(&Inodes, &with_fs(10_000, 9_000, 1000, 29)),
+            [Severity::Crit]
+        );
+        assert!(
+            severities(&Inodes, &with_fs(10_000, 9_000, 0, 0)).is_empty(),
+            "btrfs has no inode table"
+        );
     }
 
     fn with_majfault_delta(faults: u64, interval_ms: u64) -> Snapshot {
@@ -554,7 +744,10 @@ mod tests {
     #[test]
     fn majfault_thresholds_with_interval() {
         assert!(severities(&MajorFaults, &with_majfault_delta(5000, 10_000)).is_empty());
-        assert_eq!(severities(&MajorFaults, &with_majfault_delta(5010, 10_000)), [Severity::Warn]);
+        assert_eq!(
+            severities(&MajorFaults, &with_majfault_delta(5010, 10_000)),
+            [Severity::Warn]
+        );
         // Rate computed from the raw delta when the per-second figure is absent.
         let mut s = with_majfault_delta(5010, 10_000);
         s.deltas.as_mut().unwrap().pgmajfault_per_second = None;
@@ -566,23 +759,53 @@ mod tests {
         let mut s = snapshot();
         s.system = Some(System {
             uptime_seconds: Some(100.0),
-            vmstat: Some(VmStat { pgmajfault: Some(50_000), ..Default::default() }),
+            vmstat: Some(VmStat {
+                pgmajfault: Some(50_000),
+                ..Default::default()
+            }),
             ..Default::default()
         });
         assert!(severities(&MajorFaults, &s).is_empty());
-        s.system.as_mut().unwrap().vmstat.as_mut().unwrap().pgmajfault = Some(50_100);
+        s.system
+            .as_mut()
+            .unwrap()
+            .vmstat
+            .as_mut()
+            .unwrap()
+            .pgmajfault = Some(50_100);
         let found = run(&MajorFaults, &s);
         assert_eq!(found[0].severity, Severity::Info);
         assert!(found[0].title.contains("needs --interval"));
     }
 
     fn with_zombies(n: usize) -> Snapshot {
-        let mut processes = vec![Process { pid: 1, ppid: 0, state: "S".into(), comm: "init".into(), ..Default::default() }];
-        processes.push(Process { pid: 50, ppid: 1, state: "S".into(), comm: "leaky".into(), ..Default::default() });
+        let mut processes = vec![Process {
+            pid: 1,
+            ppid: 0,
+            state: "S".into(),
+            comm: "init".into(),
+            ..Default::default()
+        }];
+        processes.push(Process {
+            pid: 50,
+            ppid: 1,
+            state: "S".into(),
+            comm: "leaky".into(),
+            ..Default::default()
+        });
         for i in 0..n {
-            processes.push(Process { pid: 100 + i as u32, ppid: 50, state: "Z".into(), comm: "worker".into(), ..Default::default() });
+            processes.push(Process {
+                pid: 100 + i as u32,
+                ppid: 50,
+                state: "Z".into(),
+                comm: "worker".into(),
+                ..Default::default()
+            });
         }
-        Snapshot { processes, ..snapshot() }
+        Snapshot {
+            processes,
+            ..snapshot()
+        }
     }
 
     #[test]

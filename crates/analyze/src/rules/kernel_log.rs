@@ -5,11 +5,15 @@ use hostprobe::KernelLog;
 use super::Meta;
 use crate::finding::fmt_value::bytes;
 use crate::finding::{Evidence, Finding, Severity};
-use crate::rule::{raw_member, AnalysisInput, Input, Rule};
+use crate::rule::{AnalysisInput, Input, Rule, raw_member};
 
 /// The bundle member holding the raw kernel log.
 fn log_member(log: &KernelLog) -> String {
-    raw_member(if log.source.is_empty() { "/dev/kmsg" } else { &log.source })
+    raw_member(if log.source.is_empty() {
+        "/dev/kmsg"
+    } else {
+        &log.source
+    })
 }
 
 /// How many log lines a finding quotes.
@@ -39,18 +43,32 @@ impl Rule for ConntrackTableFull {
         &[Input::Collector("kernel_log")]
     }
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
-        let Some(log) = input.snapshot.and_then(|s| s.kernel_log.as_ref()) else { return vec![] };
+        let Some(log) = input.snapshot.and_then(|s| s.kernel_log.as_ref()) else {
+            return vec![];
+        };
         // The collector keeps lines that start with the prefix; match it again so a bundle from a
         // looser collector cannot raise a false alarm.
-        let lines: Vec<_> =
-            log.conntrack_full_lines.iter().filter(|l| l.message.contains("nf_conntrack: table full")).collect();
+        let lines: Vec<_> = log
+            .conntrack_full_lines
+            .iter()
+            .filter(|l| l.message.contains("nf_conntrack: table full"))
+            .collect();
         if lines.is_empty() {
             return vec![];
         }
         let source = log_member(log);
-        let mut evidence = vec![Evidence::new("\"nf_conntrack: table full\" lines", lines.len().to_string(), "any", &source)];
+        let mut evidence = vec![Evidence::new(
+            "\"nf_conntrack: table full\" lines",
+            lines.len().to_string(),
+            "any",
+            &source,
+        )];
         for line in lines.iter().rev().take(QUOTED_LINES) {
-            evidence.push(Evidence::context(line_label(line), line.message.clone(), &source));
+            evidence.push(Evidence::context(
+                line_label(line),
+                line.message.clone(),
+                &source,
+            ));
         }
         let newest = lines.last().map(|l| line_label(l)).unwrap_or_default();
         vec![TABLE_FULL.finding(
@@ -65,7 +83,10 @@ impl Rule for ConntrackTableFull {
 fn line_label(line: &hostprobe::KernelLogLine) -> String {
     match line.time.as_deref() {
         Some(t) => format!("kernel log at {t}"),
-        None => format!("kernel log at {:.3} s after boot", line.since_boot_usec as f64 / 1e6),
+        None => format!(
+            "kernel log at {:.3} s after boot",
+            line.since_boot_usec as f64 / 1e6
+        ),
     }
 }
 
@@ -94,8 +115,14 @@ impl Rule for NodeOom {
         &[Input::Collector("system"), Input::Collector("kernel_log")]
     }
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
-        let Some(snapshot) = input.snapshot else { return vec![] };
-        let vmstat_kills = snapshot.system.as_ref().and_then(|s| s.vmstat.as_ref()).and_then(|v| v.oom_kill);
+        let Some(snapshot) = input.snapshot else {
+            return vec![];
+        };
+        let vmstat_kills = snapshot
+            .system
+            .as_ref()
+            .and_then(|s| s.vmstat.as_ref())
+            .and_then(|v| v.oom_kill);
         let log = snapshot.kernel_log.as_ref();
         let log_kills = log.map(|l| l.oom_kills.as_slice()).unwrap_or(&[]);
         let log_lines = log.map(|l| l.oom_lines.len()).unwrap_or(0);
@@ -105,20 +132,38 @@ impl Rule for NodeOom {
         let vmstat = raw_member("/proc/vmstat");
         let mut evidence = Vec::new();
         if let Some(kills) = vmstat_kills {
-            evidence.push(Evidence::new("/proc/vmstat oom_kill since boot", kills.to_string(), "> 0", &vmstat));
+            evidence.push(Evidence::new(
+                "/proc/vmstat oom_kill since boot",
+                kills.to_string(),
+                "> 0",
+                &vmstat,
+            ));
         }
         if let Some(delta) = snapshot.deltas.as_ref().and_then(|d| d.oom_kills) {
-            evidence.push(Evidence::context("OOM kills during the interval", delta.to_string(), &vmstat));
+            evidence.push(Evidence::context(
+                "OOM kills during the interval",
+                delta.to_string(),
+                &vmstat,
+            ));
         }
         if let Some(log) = log {
             let source = log_member(log);
-            evidence.push(Evidence::new("OOM lines in the kernel log", log_lines.to_string(), "any", &source));
+            evidence.push(Evidence::new(
+                "OOM lines in the kernel log",
+                log_lines.to_string(),
+                "any",
+                &source,
+            ));
             for kill in log_kills.iter().rev().take(QUOTED_LINES) {
-                let when = kill.time.clone().unwrap_or_else(|| format!("{:.3} s after boot", kill.since_boot_usec as f64 / 1e6));
+                let when = kill.time.clone().unwrap_or_else(|| {
+                    format!("{:.3} s after boot", kill.since_boot_usec as f64 / 1e6)
+                });
                 let mut what = format!(
                     "killed {} (pid {})",
                     kill.task.as_deref().unwrap_or("?"),
-                    kill.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+                    kill.pid
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| "?".into())
                 );
                 if let Some(rss) = kill.anon_rss_bytes {
                     what.push_str(&format!(", anon-rss {}", bytes(rss)));
@@ -129,7 +174,11 @@ impl Rule for NodeOom {
                 if let Some(memcg) = kill.oom_memcg.as_deref() {
                     what.push_str(&format!(", oom_memcg {memcg}"));
                 }
-                evidence.push(Evidence::context(format!("OOM kill at {when}"), what, &source));
+                evidence.push(Evidence::context(
+                    format!("OOM kill at {when}"),
+                    what,
+                    &source,
+                ));
             }
         }
         let total = vmstat_kills.unwrap_or(0).max(log_kills.len() as u64);
@@ -137,7 +186,9 @@ impl Rule for NodeOom {
             Some(last) => format!(
                 "{total} OOM kill(s) on this machine; the last killed {} (pid {})",
                 last.task.as_deref().unwrap_or("?"),
-                last.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+                last.pid
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "?".into())
             ),
             None if total > 0 => format!("{total} OOM kill(s) on this machine since boot"),
             None => format!("{log_lines} OOM line(s) in the kernel log"),
@@ -153,27 +204,47 @@ mod tests {
     use super::*;
 
     fn line(message: &str) -> KernelLogLine {
-        KernelLogLine { sequence: 1, since_boot_usec: 5_000_000, time: None, priority: 4, message: message.into() }
+        KernelLogLine {
+            sequence: 1,
+            since_boot_usec: 5_000_000,
+            time: None,
+            priority: 4,
+            message: message.into(),
+        }
     }
 
     fn with_log(log: KernelLog, vmstat_oom: Option<u64>) -> Snapshot {
         Snapshot {
-            system: Some(System { vmstat: Some(VmStat { oom_kill: vmstat_oom, ..Default::default() }), ..Default::default() }),
+            system: Some(System {
+                vmstat: Some(VmStat {
+                    oom_kill: vmstat_oom,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
             kernel_log: Some(log),
             ..Default::default()
         }
     }
 
     fn severities(rule: &dyn Rule, s: &Snapshot) -> Vec<Severity> {
-        rule.evaluate(&AnalysisInput::from_snapshot(s)).into_iter().map(|f| f.severity).collect()
+        rule.evaluate(&AnalysisInput::from_snapshot(s))
+            .into_iter()
+            .map(|f| f.severity)
+            .collect()
     }
 
     #[test]
     fn table_full_any_line_is_crit() {
-        let empty = KernelLog { source: "/dev/kmsg".into(), ..Default::default() };
+        let empty = KernelLog {
+            source: "/dev/kmsg".into(),
+            ..Default::default()
+        };
         assert!(severities(&ConntrackTableFull, &with_log(empty.clone(), None)).is_empty());
         let full = KernelLog {
-            conntrack_full_lines: vec![line("nf_conntrack: table full, dropping packet in netns 4026531840")],
+            conntrack_full_lines: vec![line(
+                "nf_conntrack: table full, dropping packet in netns 4026531840",
+            )],
             ..empty
         };
         let s = with_log(full, None);
@@ -185,11 +256,19 @@ mod tests {
 
     #[test]
     fn node_oom_from_vmstat_or_log() {
-        let empty = KernelLog { source: "/dev/kmsg".into(), ..Default::default() };
+        let empty = KernelLog {
+            source: "/dev/kmsg".into(),
+            ..Default::default()
+        };
         assert!(severities(&NodeOom, &with_log(empty.clone(), Some(0))).is_empty());
-        assert_eq!(severities(&NodeOom, &with_log(empty.clone(), Some(1))), [Severity::Warn]);
+        assert_eq!(
+            severities(&NodeOom, &with_log(empty.clone(), Some(1))),
+            [Severity::Warn]
+        );
         let log = KernelLog {
-            oom_lines: vec![line("Memory cgroup out of memory: Killed process 4242 (java)")],
+            oom_lines: vec![line(
+                "Memory cgroup out of memory: Killed process 4242 (java)",
+            )],
             oom_kills: vec![OomKill {
                 pid: Some(4242),
                 task: Some("java".into()),
@@ -204,7 +283,16 @@ mod tests {
         let s = with_log(log, None);
         let found = NodeOom.evaluate(&AnalysisInput::from_snapshot(&s));
         assert_eq!(found[0].severity, Severity::Warn);
-        assert!(found[0].title.contains("java (pid 4242)"), "{}", found[0].title);
-        assert!(found[0].evidence.iter().any(|e| e.value.contains("CONSTRAINT_MEMCG")));
+        assert!(
+            found[0].title.contains("java (pid 4242)"),
+            "{}",
+            found[0].title
+        );
+        assert!(
+            found[0]
+                .evidence
+                .iter()
+                .any(|e| e.value.contains("CONSTRAINT_MEMCG"))
+        );
     }
 }

@@ -37,8 +37,14 @@ impl Rule for Dns {
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for log in input.logs {
-            let mut matching = log.text.lines().enumerate().filter(|(_, line)| contains_ignore_ascii_case(line, DNS_FAILURE));
-            let Some(first) = matching.next() else { continue };
+            let mut matching = log
+                .text
+                .lines()
+                .enumerate()
+                .filter(|(_, line)| contains_ignore_ascii_case(line, DNS_FAILURE));
+            let Some(first) = matching.next() else {
+                continue;
+            };
             let mut count = 1;
             let mut last = first;
             for hit in matching {
@@ -51,14 +57,25 @@ impl Rule for Dns {
                 "any",
                 log.source.clone(),
             )];
-            evidence.push(Evidence::context(format!("first, line {}", first.0 + 1), quote(first.1), log.source.clone()));
+            evidence.push(Evidence::context(
+                format!("first, line {}", first.0 + 1),
+                quote(first.1),
+                log.source.clone(),
+            ));
             if count > 1 {
-                evidence.push(Evidence::context(format!("last, line {}", last.0 + 1), quote(last.1), log.source.clone()));
+                evidence.push(Evidence::context(
+                    format!("last, line {}", last.0 + 1),
+                    quote(last.1),
+                    log.source.clone(),
+                ));
             }
             out.push(DNS.finding(
                 Severity::Warn,
                 log.subject.clone(),
-                format!("{count} DNS resolution failure(s) in the log of {}", log.subject),
+                format!(
+                    "{count} DNS resolution failure(s) in the log of {}",
+                    log.subject
+                ),
                 evidence,
             ));
         }
@@ -68,7 +85,10 @@ impl Rule for Dns {
 
 fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
     let needle = needle.as_bytes();
-    haystack.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn quote(line: &str) -> String {
@@ -87,20 +107,33 @@ mod tests {
     use crate::rule::LogText;
 
     fn logs(text: &str) -> Vec<LogText> {
-        vec![LogText { subject: "pod shop/api-7d9 container app".into(), source: "logs/shop/api-7d9/app.log".into(), text: text.into() }]
+        vec![LogText {
+            subject: "pod shop/api-7d9 container app".into(),
+            source: "logs/shop/api-7d9/app.log".into(),
+            text: text.into(),
+        }]
     }
 
     #[test]
     fn dns_failures_in_logs() {
         let clean = logs("GET /health 200\nconnected to db\n");
-        assert!(Dns.evaluate(&AnalysisInput { logs: &clean, ..Default::default() }).is_empty());
+        assert!(
+            Dns.evaluate(&AnalysisInput {
+                logs: &clean,
+                ..Default::default()
+            })
+            .is_empty()
+        );
         let bad = logs(
             "2024-05-01T10:00:00Z INFO start\n\
              2024-05-01T10:00:05Z ERROR java.net.UnknownHostException: db.shop.svc: Temporary failure in name resolution\n\
              2024-05-01T10:00:06Z INFO retry\n\
              2024-05-01T10:00:11Z ERROR getaddrinfo EAI_AGAIN: temporary failure in name resolution\n",
         );
-        let found = Dns.evaluate(&AnalysisInput { logs: &bad, ..Default::default() });
+        let found = Dns.evaluate(&AnalysisInput {
+            logs: &bad,
+            ..Default::default()
+        });
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].severity, Severity::Warn);
         assert_eq!(found[0].evidence[0].value, "2");

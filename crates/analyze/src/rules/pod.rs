@@ -12,7 +12,11 @@ const PODS: &[Input] = &[Input::Pods];
 
 /// Evidence source: a JSON pointer into the pods member.
 fn pod_source(inv: &PodInventory, pod_index: usize, rest: &str) -> String {
-    let member = if inv.pods_source.is_empty() { "kubernetes/pods.json" } else { &inv.pods_source };
+    let member = if inv.pods_source.is_empty() {
+        "kubernetes/pods.json"
+    } else {
+        &inv.pods_source
+    };
     format!("{member}#/items/{pod_index}{rest}")
 }
 
@@ -27,10 +31,16 @@ fn is_serving(pod: &Pod) -> bool {
     !finished && !job
 }
 
-fn containers<'a>(input: &AnalysisInput<'a>) -> impl Iterator<Item = (&'a PodInventory, usize, &'a Pod, usize, &'a Container)> {
+fn containers<'a>(
+    input: &AnalysisInput<'a>,
+) -> impl Iterator<Item = (&'a PodInventory, usize, &'a Pod, usize, &'a Container)> {
     input.pods.into_iter().flat_map(|inv| {
         inv.pods.iter().enumerate().flat_map(move |(pi, pod)| {
-            pod.spec.containers.iter().enumerate().map(move |(ci, c)| (inv, pi, pod, ci, c))
+            pod.spec
+                .containers
+                .iter()
+                .enumerate()
+                .map(move |(ci, c)| (inv, pi, pod, ci, c))
         })
     })
 }
@@ -72,11 +82,21 @@ impl Rule for Probes {
             let mut evidence = Vec::new();
             if c.readiness_probe.is_none() {
                 problems.push("no readiness probe");
-                evidence.push(Evidence::new("readinessProbe", "missing", "present", pod_source(inv, pi, &base)));
+                evidence.push(Evidence::new(
+                    "readinessProbe",
+                    "missing",
+                    "present",
+                    pod_source(inv, pi, &base),
+                ));
             }
             if c.liveness_probe.is_none() {
                 problems.push("no liveness probe");
-                evidence.push(Evidence::new("livenessProbe", "missing", "present", pod_source(inv, pi, &base)));
+                evidence.push(Evidence::new(
+                    "livenessProbe",
+                    "missing",
+                    "present",
+                    pod_source(inv, pi, &base),
+                ));
             }
             if let (Some(r), Some(l)) = (&c.readiness_probe, &c.liveness_probe)
                 && r == l
@@ -95,7 +115,12 @@ impl Rule for Probes {
             out.push(PROBES.finding(
                 Severity::Warn,
                 container_subject(pod, &c.name),
-                format!("{} container {}: {}", pod.full_name(), c.name, problems.join(", ")),
+                format!(
+                    "{} container {}: {}",
+                    pod.full_name(),
+                    c.name,
+                    problems.join(", ")
+                ),
                 evidence,
             ));
         }
@@ -148,18 +173,32 @@ impl Rule for Resources {
             if missing.is_empty() {
                 continue;
             }
-            let mut evidence: Vec<Evidence> =
-                missing.iter().map(|m| Evidence::new(format!("resources.{m}"), "missing", "present", &source)).collect();
-            for (kind, map) in [("requests", &c.resources.requests), ("limits", &c.resources.limits)] {
+            let mut evidence: Vec<Evidence> = missing
+                .iter()
+                .map(|m| Evidence::new(format!("resources.{m}"), "missing", "present", &source))
+                .collect();
+            for (kind, map) in [
+                ("requests", &c.resources.requests),
+                ("limits", &c.resources.limits),
+            ] {
                 if !map.is_empty() {
                     let set: Vec<String> = map.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    evidence.push(Evidence::context(format!("resources.{kind} set"), set.join(", "), &source));
+                    evidence.push(Evidence::context(
+                        format!("resources.{kind} set"),
+                        set.join(", "),
+                        &source,
+                    ));
                 }
             }
             out.push(RESOURCES.finding(
                 Severity::Warn,
                 container_subject(pod, &c.name),
-                format!("{} container {}: no {}", pod.full_name(), c.name, missing.join(", ")),
+                format!(
+                    "{} container {}: no {}",
+                    pod.full_name(),
+                    c.name,
+                    missing.join(", ")
+                ),
                 evidence,
             ));
         }
@@ -189,9 +228,17 @@ pub fn parse_image(image: &str) -> ImageRef<'_> {
     match rest[last_slash..].rfind(':') {
         Some(colon) => {
             let at = last_slash + colon;
-            ImageRef { name: &rest[..at], tag: Some(&rest[at + 1..]).filter(|t| !t.is_empty()), digest }
+            ImageRef {
+                name: &rest[..at],
+                tag: Some(&rest[at + 1..]).filter(|t| !t.is_empty()),
+                digest,
+            }
         }
-        None => ImageRef { name: rest, tag: None, digest },
+        None => ImageRef {
+            name: rest,
+            tag: None,
+            digest,
+        },
     }
 }
 
@@ -230,14 +277,31 @@ impl Rule for ImageTag {
                 Some(_) => continue,
             };
             let base = format!("/spec/containers/{ci}");
-            let policy = c.image_pull_policy.clone().unwrap_or_else(|| "(default)".into());
+            let policy = c
+                .image_pull_policy
+                .clone()
+                .unwrap_or_else(|| "(default)".into());
             out.push(IMAGE_TAG.finding(
                 severity,
                 container_subject(pod, &c.name),
-                format!("{} container {}: image {} {what}", pod.full_name(), c.name, c.image),
+                format!(
+                    "{} container {}: image {} {what}",
+                    pod.full_name(),
+                    c.name,
+                    c.image
+                ),
                 vec![
-                    Evidence::new("image", c.image.clone(), "a version tag or digest", pod_source(inv, pi, &format!("{base}/image"))),
-                    Evidence::context("imagePullPolicy", policy, pod_source(inv, pi, &format!("{base}/imagePullPolicy"))),
+                    Evidence::new(
+                        "image",
+                        c.image.clone(),
+                        "a version tag or digest",
+                        pod_source(inv, pi, &format!("{base}/image")),
+                    ),
+                    Evidence::context(
+                        "imagePullPolicy",
+                        policy,
+                        pod_source(inv, pi, &format!("{base}/imagePullPolicy")),
+                    ),
                 ],
             ));
         }
@@ -286,9 +350,13 @@ impl Rule for DigestDrift {
         type Key = (String, String, String, String, String);
         let mut groups: BTreeMap<Key, BTreeMap<String, Vec<(usize, String)>>> = BTreeMap::new();
         for (pi, pod) in inv.pods.iter().enumerate() {
-            let Some(owner) = pod.controller() else { continue };
+            let Some(owner) = pod.controller() else {
+                continue;
+            };
             for status in &pod.status.container_statuses {
-                let Some(digest) = running_digest(status) else { continue };
+                let Some(digest) = running_digest(status) else {
+                    continue;
+                };
                 let spec_image = pod
                     .spec
                     .containers
@@ -306,7 +374,12 @@ impl Rule for DigestDrift {
                     status.name.clone(),
                     spec_image,
                 );
-                groups.entry(key).or_default().entry(digest.to_string()).or_default().push((pi, pod.metadata.name.clone()));
+                groups
+                    .entry(key)
+                    .or_default()
+                    .entry(digest.to_string())
+                    .or_default()
+                    .push((pi, pod.metadata.name.clone()));
             }
         }
         let mut out = Vec::new();
@@ -323,7 +396,12 @@ impl Rule for DigestDrift {
             for (digest, pods) in &digests {
                 let names: Vec<&str> = pods.iter().map(|(_, n)| n.as_str()).collect();
                 let (pi, _) = &pods[0];
-                let ci = inv.pods[*pi].status.container_statuses.iter().position(|s| s.name == container).unwrap_or(0);
+                let ci = inv.pods[*pi]
+                    .status
+                    .container_statuses
+                    .iter()
+                    .position(|s| s.name == container)
+                    .unwrap_or(0);
                 evidence.push(Evidence::context(
                     format!("{} on {} pod(s)", short_digest(digest), pods.len()),
                     names.join(", "),
@@ -333,7 +411,10 @@ impl Rule for DigestDrift {
             out.push(DIGEST_DRIFT.finding(
                 Severity::Warn,
                 format!("{kind} {ns}/{owner} container {container}"),
-                format!("{kind} {ns}/{owner}: image {image} runs as {} different digests", digests.len()),
+                format!(
+                    "{kind} {ns}/{owner}: image {image} runs as {} different digests",
+                    digests.len()
+                ),
                 evidence,
             ));
         }
@@ -350,8 +431,18 @@ fn short_digest(digest: &str) -> String {
 
 /// Containers of `pod` that serve traffic: those declaring ports, or all when none does.
 fn serving_containers(pod: &Pod) -> Vec<(usize, &Container)> {
-    let with_ports: Vec<_> = pod.spec.containers.iter().enumerate().filter(|(_, c)| !c.ports.is_empty()).collect();
-    if with_ports.is_empty() { pod.spec.containers.iter().enumerate().collect() } else { with_ports }
+    let with_ports: Vec<_> = pod
+        .spec
+        .containers
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.ports.is_empty())
+        .collect();
+    if with_ports.is_empty() {
+        pod.spec.containers.iter().enumerate().collect()
+    } else {
+        with_ports
+    }
 }
 
 /// P-NO-PRESTOP: a container behind a Service without a preStop hook → warn.
@@ -385,8 +476,12 @@ impl Rule for NoPreStop {
             if !is_serving(pod) {
                 continue;
             }
-            let services: Vec<&str> =
-                inv.services.iter().filter(|s| s.selects(pod)).map(|s| s.metadata.name.as_str()).collect();
+            let services: Vec<&str> = inv
+                .services
+                .iter()
+                .filter(|s| s.selects(pod))
+                .map(|s| s.metadata.name.as_str())
+                .collect();
             if services.is_empty() {
                 continue;
             }
@@ -397,10 +492,24 @@ impl Rule for NoPreStop {
                 out.push(NO_PRESTOP.finding(
                     Severity::Warn,
                     container_subject(pod, &c.name),
-                    format!("{} container {} serves Service {} but has no preStop hook", pod.full_name(), c.name, services.join(", ")),
+                    format!(
+                        "{} container {} serves Service {} but has no preStop hook",
+                        pod.full_name(),
+                        c.name,
+                        services.join(", ")
+                    ),
                     vec![
-                        Evidence::new("lifecycle.preStop", "missing", "present", pod_source(inv, pi, &format!("/spec/containers/{ci}"))),
-                        Evidence::context("selected by Service", services.join(", "), inv.services_source.clone()),
+                        Evidence::new(
+                            "lifecycle.preStop",
+                            "missing",
+                            "present",
+                            pod_source(inv, pi, &format!("/spec/containers/{ci}")),
+                        ),
+                        Evidence::context(
+                            "selected by Service",
+                            services.join(", "),
+                            inv.services_source.clone(),
+                        ),
                         Evidence::context(
                             "terminationGracePeriodSeconds",
                             pod.spec.grace_period_seconds().to_string(),
@@ -423,7 +532,10 @@ pub fn pre_stop_sleep_seconds(handler: &LifecycleHandler) -> Option<f64> {
         return Some(sleep.seconds as f64);
     }
     let command = handler.exec.as_ref()?.command.join(" ");
-    let tokens: Vec<&str> = command.split(|c: char| c.is_whitespace() || c == ';' || c == '&' || c == '|').filter(|t| !t.is_empty()).collect();
+    let tokens: Vec<&str> = command
+        .split(|c: char| c.is_whitespace() || c == ';' || c == '&' || c == '|')
+        .filter(|t| !t.is_empty())
+        .collect();
     let mut total = None;
     for pair in tokens.windows(2) {
         let program = pair[0].rsplit('/').next().unwrap_or(pair[0]);
@@ -477,8 +589,12 @@ impl Rule for Grace {
     fn evaluate(&self, input: &AnalysisInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for (inv, pi, pod, ci, c) in containers(input) {
-            let Some(pre_stop) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) else { continue };
-            let Some(sleep) = pre_stop_sleep_seconds(pre_stop) else { continue };
+            let Some(pre_stop) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) else {
+                continue;
+            };
+            let Some(sleep) = pre_stop_sleep_seconds(pre_stop) else {
+                continue;
+            };
             let grace = pod.spec.grace_period_seconds();
             if sleep < grace as f64 {
                 continue;
@@ -491,7 +607,11 @@ impl Rule for Grace {
             out.push(GRACE.finding(
                 Severity::Crit,
                 container_subject(pod, &c.name),
-                format!("{} container {}: preStop sleeps {sleep} s of a {grace} s grace period", pod.full_name(), c.name),
+                format!(
+                    "{} container {}: preStop sleeps {sleep} s of a {grace} s grace period",
+                    pod.full_name(),
+                    c.name
+                ),
                 vec![
                     Evidence::new(
                         "preStop sleep",
@@ -499,7 +619,11 @@ impl Rule for Grace {
                         format!("< terminationGracePeriodSeconds ({grace_label})"),
                         pod_source(inv, pi, &format!("/spec/containers/{ci}/lifecycle/preStop")),
                     ),
-                    Evidence::context("terminationGracePeriodSeconds", grace_label, pod_source(inv, pi, "/spec/terminationGracePeriodSeconds")),
+                    Evidence::context(
+                        "terminationGracePeriodSeconds",
+                        grace_label,
+                        pod_source(inv, pi, "/spec/terminationGracePeriodSeconds"),
+                    ),
                 ],
             ));
         }
@@ -512,12 +636,22 @@ impl Rule for Grace {
 fn is_nginx(c: &Container) -> bool {
     let name = parse_image(&c.image).name;
     let last = name.rsplit('/').next().unwrap_or(name);
-    last.contains("nginx") || c.command.first().is_some_and(|p| p.rsplit('/').next() == Some("nginx"))
+    last.contains("nginx")
+        || c.command
+            .first()
+            .is_some_and(|p| p.rsplit('/').next() == Some("nginx"))
 }
 
 /// The official image (`nginx`, `docker.io/library/nginx`) sets STOPSIGNAL SIGQUIT.
 fn is_official_nginx(image: &str) -> bool {
-    matches!(parse_image(image).name, "nginx" | "library/nginx" | "docker.io/library/nginx" | "docker.io/nginx" | "mirror.gcr.io/library/nginx")
+    matches!(
+        parse_image(image).name,
+        "nginx"
+            | "library/nginx"
+            | "docker.io/library/nginx"
+            | "docker.io/nginx"
+            | "mirror.gcr.io/library/nginx"
+    )
 }
 
 /// P-STOPSIGNAL: nginx stopped with SIGTERM and no `nginx -s quit` preStop → info.
@@ -556,16 +690,37 @@ impl Rule for StopSignal {
                 .and_then(|h| h.exec.as_ref())
                 .is_some_and(|e| {
                     let cmd = e.command.join(" ");
-                    cmd.contains("nginx -s quit") || cmd.contains("kill -QUIT") || cmd.contains("kill -s QUIT")
+                    cmd.contains("nginx -s quit")
+                        || cmd.contains("kill -QUIT")
+                        || cmd.contains("kill -s QUIT")
                 });
             if quits {
                 continue;
             }
-            let status_signal =
-                pod.status.container_statuses.iter().find(|s| s.name == c.name).and_then(|s| s.stop_signal.clone());
-            let (signal, origin, source) = match (c.lifecycle.as_ref().and_then(|l| l.stop_signal.clone()), status_signal) {
-                (Some(s), _) => (s, "lifecycle.stopSignal", pod_source(inv, pi, &format!("/spec/containers/{ci}/lifecycle/stopSignal"))),
-                (None, Some(s)) => (s, "status stopSignal", pod_source(inv, pi, "/status/containerStatuses")),
+            let status_signal = pod
+                .status
+                .container_statuses
+                .iter()
+                .find(|s| s.name == c.name)
+                .and_then(|s| s.stop_signal.clone());
+            let (signal, origin, source) = match (
+                c.lifecycle.as_ref().and_then(|l| l.stop_signal.clone()),
+                status_signal,
+            ) {
+                (Some(s), _) => (
+                    s,
+                    "lifecycle.stopSignal",
+                    pod_source(
+                        inv,
+                        pi,
+                        &format!("/spec/containers/{ci}/lifecycle/stopSignal"),
+                    ),
+                ),
+                (None, Some(s)) => (
+                    s,
+                    "status stopSignal",
+                    pod_source(inv, pi, "/status/containerStatuses"),
+                ),
                 (None, None) if is_official_nginx(&c.image) => continue,
                 (None, None) => (
                     "SIGTERM (unless the image sets STOPSIGNAL)".to_string(),
@@ -619,21 +774,38 @@ impl Rule for Pdb {
         let Some(inv) = input.pods else { return vec![] };
         let mut groups: BTreeMap<(String, String, String), Vec<usize>> = BTreeMap::new();
         for (pi, pod) in inv.pods.iter().enumerate() {
-            let Some(owner) = pod.controller() else { continue };
+            let Some(owner) = pod.controller() else {
+                continue;
+            };
             if !is_serving(pod) || owner.kind == "DaemonSet" || owner.kind == "Node" {
                 continue;
             }
-            groups.entry((pod.metadata.namespace().to_string(), owner.kind.clone(), owner.name.clone())).or_default().push(pi);
+            groups
+                .entry((
+                    pod.metadata.namespace().to_string(),
+                    owner.kind.clone(),
+                    owner.name.clone(),
+                ))
+                .or_default()
+                .push(pi);
         }
         let mut out = Vec::new();
         for ((ns, kind, owner), members) in groups {
             let replicas = members.len() as i64;
             let first = &inv.pods[members[0]];
             let subject = format!("{kind} {ns}/{owner}");
-            let covering: Vec<(usize, &crate::pod::PodDisruptionBudget)> =
-                inv.pod_disruption_budgets.iter().enumerate().filter(|(_, p)| p.covers(first)).collect();
+            let covering: Vec<(usize, &crate::pod::PodDisruptionBudget)> = inv
+                .pod_disruption_budgets
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.covers(first))
+                .collect();
             let pdb_source = |i: usize| {
-                let member = if inv.pdbs_source.is_empty() { "kubernetes/pdbs.json" } else { &inv.pdbs_source };
+                let member = if inv.pdbs_source.is_empty() {
+                    "kubernetes/pdbs.json"
+                } else {
+                    &inv.pdbs_source
+                };
                 format!("{member}#/items/{i}")
             };
             if covering.is_empty() {
@@ -651,14 +823,23 @@ impl Rule for Pdb {
                 continue;
             }
             for (i, pdb) in covering {
-                let Some(why) = blocks_all_disruptions(pdb, replicas) else { continue };
+                let Some(why) = blocks_all_disruptions(pdb, replicas) else {
+                    continue;
+                };
                 out.push(PDB.finding(
                     Severity::Warn,
                     subject.clone(),
-                    format!("PodDisruptionBudget {ns}/{} allows no disruption of {kind} {owner}: {why}", pdb.metadata.name),
+                    format!(
+                        "PodDisruptionBudget {ns}/{} allows no disruption of {kind} {owner}: {why}",
+                        pdb.metadata.name
+                    ),
                     vec![
                         Evidence::new("allowed disruptions", why.clone(), "≥ 1", pdb_source(i)),
-                        Evidence::context("replicas seen", replicas.to_string(), pod_source(inv, members[0], "/metadata/ownerReferences")),
+                        Evidence::context(
+                            "replicas seen",
+                            replicas.to_string(),
+                            pod_source(inv, members[0], "/metadata/ownerReferences"),
+                        ),
                     ],
                 ));
             }
@@ -670,22 +851,38 @@ impl Rule for Pdb {
 /// Why a PDB allows no voluntary disruption, when it does not.
 fn blocks_all_disruptions(pdb: &crate::pod::PodDisruptionBudget, replicas: i64) -> Option<String> {
     use crate::pod::IntOrString;
-    let zero_percent = |s: &str| s.trim_end_matches('%').trim().parse::<f64>().is_ok_and(|v| v <= 0.0);
+    let zero_percent = |s: &str| {
+        s.trim_end_matches('%')
+            .trim()
+            .parse::<f64>()
+            .is_ok_and(|v| v <= 0.0)
+    };
     match &pdb.spec.max_unavailable {
         Some(IntOrString::Int(0)) => return Some("maxUnavailable: 0".into()),
-        Some(IntOrString::String(s)) if zero_percent(s) => return Some(format!("maxUnavailable: {s}")),
+        Some(IntOrString::String(s)) if zero_percent(s) => {
+            return Some(format!("maxUnavailable: {s}"));
+        }
         _ => {}
     }
     match &pdb.spec.min_available {
-        Some(IntOrString::Int(n)) if *n >= replicas => return Some(format!("minAvailable: {n} with {replicas} replicas")),
-        Some(IntOrString::String(s)) if s.trim() == "100%" => return Some("minAvailable: 100%".into()),
+        Some(IntOrString::Int(n)) if *n >= replicas => {
+            return Some(format!("minAvailable: {n} with {replicas} replicas"));
+        }
+        Some(IntOrString::String(s)) if s.trim() == "100%" => {
+            return Some("minAvailable: 100%".into());
+        }
         _ => {}
     }
     match &pdb.status {
-        Some(status) if status.disruptions_allowed <= 0 && status.expected_pods > 0 => Some(format!(
-            "status.disruptionsAllowed: {} ({} of {} healthy, {} required)",
-            status.disruptions_allowed, status.current_healthy, status.expected_pods, status.desired_healthy
-        )),
+        Some(status) if status.disruptions_allowed <= 0 && status.expected_pods > 0 => {
+            Some(format!(
+                "status.disruptionsAllowed: {} ({} of {} healthy, {} required)",
+                status.disruptions_allowed,
+                status.current_healthy,
+                status.expected_pods,
+                status.desired_healthy
+            ))
+        }
         _ => None,
     }
 }
@@ -725,19 +922,38 @@ impl Rule for RootPrivileged {
             let mut problems = Vec::new();
             if sc.and_then(|s| s.privileged) == Some(true) {
                 problems.push("privileged".to_string());
-                evidence.push(Evidence::new("securityContext.privileged", "true", "false", pod_source(inv, pi, &format!("{base}/privileged"))));
+                evidence.push(Evidence::new(
+                    "securityContext.privileged",
+                    "true",
+                    "false",
+                    pod_source(inv, pi, &format!("{base}/privileged")),
+                ));
             }
-            let run_as_user = sc.and_then(|s| s.run_as_user).or(psc.and_then(|p| p.run_as_user));
-            let non_root = sc.and_then(|s| s.run_as_non_root).or(psc.and_then(|p| p.run_as_non_root));
+            let run_as_user = sc
+                .and_then(|s| s.run_as_user)
+                .or(psc.and_then(|p| p.run_as_user));
+            let non_root = sc
+                .and_then(|s| s.run_as_non_root)
+                .or(psc.and_then(|p| p.run_as_non_root));
             match (run_as_user, non_root) {
                 (Some(0), _) => {
                     problems.push("runs as root (runAsUser: 0)".into());
-                    evidence.push(Evidence::new("runAsUser", "0", "non-zero", pod_source(inv, pi, &base)));
+                    evidence.push(Evidence::new(
+                        "runAsUser",
+                        "0",
+                        "non-zero",
+                        pod_source(inv, pi, &base),
+                    ));
                 }
                 (Some(_), _) | (None, Some(true)) => {}
                 (None, _) => {
                     problems.push("may run as root (no runAsNonRoot, no runAsUser)".into());
-                    evidence.push(Evidence::new("runAsNonRoot / runAsUser", "unset", "runAsNonRoot: true or runAsUser > 0", pod_source(inv, pi, &base)));
+                    evidence.push(Evidence::new(
+                        "runAsNonRoot / runAsUser",
+                        "unset",
+                        "runAsNonRoot: true or runAsUser > 0",
+                        pod_source(inv, pi, &base),
+                    ));
                 }
             }
             if problems.is_empty() {
@@ -746,7 +962,12 @@ impl Rule for RootPrivileged {
             out.push(ROOT_PRIV.finding(
                 Severity::Crit,
                 container_subject(pod, &c.name),
-                format!("{} container {}: {}", pod.full_name(), c.name, problems.join("; ")),
+                format!(
+                    "{} container {}: {}",
+                    pod.full_name(),
+                    c.name,
+                    problems.join("; ")
+                ),
                 evidence,
             ));
         }
@@ -792,19 +1013,37 @@ impl Rule for Restarts {
                 let mut severity = None;
                 let mut evidence = Vec::new();
                 let mut problems = Vec::new();
-                let waiting = status.state.waiting.as_ref().and_then(|w| w.reason.as_deref());
+                let waiting = status
+                    .state
+                    .waiting
+                    .as_ref()
+                    .and_then(|w| w.reason.as_deref());
                 if waiting == Some("CrashLoopBackOff") {
                     severity = Some(Severity::Crit);
                     problems.push("CrashLoopBackOff".to_string());
-                    evidence.push(Evidence::new("state.waiting.reason", "CrashLoopBackOff", "not CrashLoopBackOff", pod_source(inv, pi, &format!("{base}/state/waiting"))));
+                    evidence.push(Evidence::new(
+                        "state.waiting.reason",
+                        "CrashLoopBackOff",
+                        "not CrashLoopBackOff",
+                        pod_source(inv, pi, &format!("{base}/state/waiting")),
+                    ));
                 }
-                let oom = [("lastState", &status.last_state), ("state", &status.state)].into_iter().find_map(|(field, state)| {
-                    state.terminated.as_ref().filter(|t| t.reason.as_deref() == Some("OOMKilled")).map(|t| (field, t))
-                });
+                let oom = [("lastState", &status.last_state), ("state", &status.state)]
+                    .into_iter()
+                    .find_map(|(field, state)| {
+                        state
+                            .terminated
+                            .as_ref()
+                            .filter(|t| t.reason.as_deref() == Some("OOMKilled"))
+                            .map(|t| (field, t))
+                    });
                 if let Some((field, t)) = oom {
                     severity = Some(Severity::Crit);
                     problems.push("OOMKilled".to_string());
-                    let when = t.finished_at.clone().unwrap_or_else(|| "unknown time".into());
+                    let when = t
+                        .finished_at
+                        .clone()
+                        .unwrap_or_else(|| "unknown time".into());
                     evidence.push(Evidence::new(
                         format!("{field}.terminated.reason"),
                         format!("OOMKilled (exit {}, at {when})", t.exit_code),
@@ -817,18 +1056,37 @@ impl Rule for Restarts {
                     problems.push(format!("{} restarts", status.restart_count));
                 }
                 let Some(severity) = severity else { continue };
-                evidence.push(Evidence::new("restartCount", status.restart_count.to_string(), "> 3 warn", pod_source(inv, pi, &format!("{base}/restartCount"))));
-                if let Some(t) = status.last_state.terminated.as_ref().filter(|_| oom.is_none()) {
+                evidence.push(Evidence::new(
+                    "restartCount",
+                    status.restart_count.to_string(),
+                    "> 3 warn",
+                    pod_source(inv, pi, &format!("{base}/restartCount")),
+                ));
+                if let Some(t) = status
+                    .last_state
+                    .terminated
+                    .as_ref()
+                    .filter(|_| oom.is_none())
+                {
                     evidence.push(Evidence::context(
                         "last termination",
-                        format!("{} (exit {})", t.reason.as_deref().unwrap_or("?"), t.exit_code),
+                        format!(
+                            "{} (exit {})",
+                            t.reason.as_deref().unwrap_or("?"),
+                            t.exit_code
+                        ),
                         pod_source(inv, pi, &format!("{base}/lastState/terminated")),
                     ));
                 }
                 out.push(RESTARTS.finding(
                     severity,
                     container_subject(pod, &status.name),
-                    format!("{} container {}: {}", pod.full_name(), status.name, problems.join(", ")),
+                    format!(
+                        "{} container {}: {}",
+                        pod.full_name(),
+                        status.name,
+                        problems.join(", ")
+                    ),
                     evidence,
                 ));
             }
@@ -839,7 +1097,10 @@ impl Rule for Restarts {
 
 /// Namespaces of the inventory, for the report.
 pub fn namespaces(inv: &PodInventory) -> BTreeSet<String> {
-    inv.pods.iter().map(|p| p.metadata.namespace().to_string()).collect()
+    inv.pods
+        .iter()
+        .map(|p| p.metadata.namespace().to_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -849,37 +1110,83 @@ mod tests {
 
     #[test]
     fn image_references() {
-        assert_eq!(parse_image("nginx"), ImageRef { name: "nginx", tag: None, digest: None });
+        assert_eq!(
+            parse_image("nginx"),
+            ImageRef {
+                name: "nginx",
+                tag: None,
+                digest: None
+            }
+        );
         assert_eq!(parse_image("nginx:latest").tag, Some("latest"));
-        assert_eq!(parse_image("registry:5000/team/app").tag, None, "a port is not a tag");
+        assert_eq!(
+            parse_image("registry:5000/team/app").tag,
+            None,
+            "a port is not a tag"
+        );
         assert_eq!(parse_image("registry:5000/team/app:1.2").tag, Some("1.2"));
         let pinned = parse_image("ghcr.io/x/app:1.2@sha256:abcd");
-        assert_eq!((pinned.name, pinned.tag, pinned.digest), ("ghcr.io/x/app", Some("1.2"), Some("sha256:abcd")));
+        assert_eq!(
+            (pinned.name, pinned.tag, pinned.digest),
+            ("ghcr.io/x/app", Some("1.2"), Some("sha256:abcd"))
+        );
     }
 
     fn exec(cmd: &[&str]) -> LifecycleHandler {
-        LifecycleHandler { exec: Some(ExecAction { command: cmd.iter().map(|s| s.to_string()).collect() }), ..Default::default() }
+        LifecycleHandler {
+            exec: Some(ExecAction {
+                command: cmd.iter().map(|s| s.to_string()).collect(),
+            }),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn pre_stop_sleeps() {
         assert_eq!(pre_stop_sleep_seconds(&exec(&["sleep", "5"])), Some(5.0));
-        assert_eq!(pre_stop_sleep_seconds(&exec(&["/bin/sh", "-c", "sleep 35 && nginx -s quit"])), Some(35.0));
-        assert_eq!(pre_stop_sleep_seconds(&exec(&["/bin/sh", "-c", "sleep 1m; /usr/bin/sleep 2s"])), Some(62.0));
-        assert_eq!(pre_stop_sleep_seconds(&exec(&["nginx", "-s", "quit"])), None);
-        let native = LifecycleHandler { sleep: Some(SleepAction { seconds: 30 }), ..Default::default() };
+        assert_eq!(
+            pre_stop_sleep_seconds(&exec(&["/bin/sh", "-c", "sleep 35 && nginx -s quit"])),
+            Some(35.0)
+        );
+        assert_eq!(
+            pre_stop_sleep_seconds(&exec(&["/bin/sh", "-c", "sleep 1m; /usr/bin/sleep 2s"])),
+            Some(62.0)
+        );
+        assert_eq!(
+            pre_stop_sleep_seconds(&exec(&["nginx", "-s", "quit"])),
+            None
+        );
+        let native = LifecycleHandler {
+            sleep: Some(SleepAction { seconds: 30 }),
+            ..Default::default()
+        };
         assert_eq!(pre_stop_sleep_seconds(&native), Some(30.0));
     }
 
     #[test]
     fn selectors() {
-        let labels: BTreeMap<String, String> = [("app".to_string(), "web".to_string()), ("tier".into(), "fe".into())].into();
+        let labels: BTreeMap<String, String> = [
+            ("app".to_string(), "web".to_string()),
+            ("tier".into(), "fe".into()),
+        ]
+        .into();
         let sel = |json: &str| serde_json::from_str::<LabelSelector>(json).unwrap();
         assert!(sel(r#"{"matchLabels":{"app":"web"}}"#).matches(&labels));
         assert!(!sel(r#"{"matchLabels":{"app":"api"}}"#).matches(&labels));
-        assert!(sel(r#"{"matchExpressions":[{"key":"tier","operator":"In","values":["fe","be"]}]}"#).matches(&labels));
-        assert!(!sel(r#"{"matchExpressions":[{"key":"tier","operator":"NotIn","values":["fe"]}]}"#).matches(&labels));
-        assert!(sel(r#"{"matchExpressions":[{"key":"canary","operator":"DoesNotExist"}]}"#).matches(&labels));
-        assert!(!sel(r#"{"matchExpressions":[{"key":"tier","operator":"Bogus"}]}"#).matches(&labels));
+        assert!(
+            sel(r#"{"matchExpressions":[{"key":"tier","operator":"In","values":["fe","be"]}]}"#)
+                .matches(&labels)
+        );
+        assert!(
+            !sel(r#"{"matchExpressions":[{"key":"tier","operator":"NotIn","values":["fe"]}]}"#)
+                .matches(&labels)
+        );
+        assert!(
+            sel(r#"{"matchExpressions":[{"key":"canary","operator":"DoesNotExist"}]}"#)
+                .matches(&labels)
+        );
+        assert!(
+            !sel(r#"{"matchExpressions":[{"key":"tier","operator":"Bogus"}]}"#).matches(&labels)
+        );
     }
 }

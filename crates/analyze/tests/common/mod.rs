@@ -26,10 +26,31 @@ fn collectors(names: &[&str]) -> Vec<CollectorRun> {
         .collect()
 }
 
-const ALL_COLLECTORS: &[&str] =
-    &["system", "memory", "processes", "filesystems", "mounts", "block_devices", "cgroups", "conntrack", "network", "kernel_log"];
+const ALL_COLLECTORS: &[&str] = &[
+    "system",
+    "memory",
+    "processes",
+    "filesystems",
+    "mounts",
+    "block_devices",
+    "cgroups",
+    "conntrack",
+    "network",
+    "kernel_log",
+];
 
-fn process(pid: u32, ppid: u32, user: &str, state: &str, comm: &str, command: &str, cpu: f64, rss_mib: u64, threads: u32, total: u64) -> Process {
+fn process(
+    pid: u32,
+    ppid: u32,
+    user: &str,
+    state: &str,
+    comm: &str,
+    command: &str,
+    cpu: f64,
+    rss_mib: u64,
+    threads: u32,
+    total: u64,
+) -> Process {
     let rss = rss_mib * MIB;
     Process {
         pid,
@@ -57,7 +78,11 @@ fn summarise(processes: &[Process]) -> ProcessSummary {
         *by_state.entry(p.state.clone()).or_insert(0) += 1;
     }
     let mut by_cpu: Vec<&Process> = processes.iter().collect();
-    by_cpu.sort_by(|a, b| b.cpu_percent.total_cmp(&a.cpu_percent).then(a.pid.cmp(&b.pid)));
+    by_cpu.sort_by(|a, b| {
+        b.cpu_percent
+            .total_cmp(&a.cpu_percent)
+            .then(a.pid.cmp(&b.pid))
+    });
     let mut by_mem: Vec<&Process> = processes.iter().collect();
     by_mem.sort_by(|a, b| b.rss_bytes.cmp(&a.rss_bytes).then(a.pid.cmp(&b.pid)));
     ProcessSummary {
@@ -75,7 +100,15 @@ fn summarise(processes: &[Process]) -> ProcessSummary {
     }
 }
 
-fn fs(mount: &str, source: &str, fs_type: &str, size: u64, available: u64, inodes: u64, inodes_free: u64) -> Filesystem {
+fn fs(
+    mount: &str,
+    source: &str,
+    fs_type: &str,
+    size: u64,
+    available: u64,
+    inodes: u64,
+    inodes_free: u64,
+) -> Filesystem {
     let used = size.saturating_sub(available).saturating_sub(size / 20);
     Filesystem {
         mount_point: mount.into(),
@@ -94,14 +127,26 @@ fn fs(mount: &str, source: &str, fs_type: &str, size: u64, available: u64, inode
 
 fn psi(avg10: f64, avg60: f64, avg300: f64) -> PressureFile {
     PressureFile {
-        some: Some(PressureLine { avg10_percent: avg10, avg60_percent: avg60, avg300_percent: avg300, total_usec: 91_234_567 }),
-        full: Some(PressureLine { avg10_percent: avg10 / 2.0, avg60_percent: avg60 / 2.0, avg300_percent: avg300 / 2.0, total_usec: 41_234_567 }),
+        some: Some(PressureLine {
+            avg10_percent: avg10,
+            avg60_percent: avg60,
+            avg300_percent: avg300,
+            total_usec: 91_234_567,
+        }),
+        full: Some(PressureLine {
+            avg10_percent: avg10 / 2.0,
+            avg60_percent: avg60 / 2.0,
+            avg300_percent: avg300 / 2.0,
+            total_usec: 41_234_567,
+        }),
     }
 }
 
 fn pod_cgroup(pod_uid: &str, container_id: &str, qos: &str) -> (String, ContainerIdentity) {
     let uid_ = pod_uid.replace('-', "_");
-    let path = format!("/kubepods.slice/kubepods-{qos}.slice/kubepods-{qos}-pod{uid_}.slice/cri-containerd-{container_id}.scope");
+    let path = format!(
+        "/kubepods.slice/kubepods-{qos}.slice/kubepods-{qos}-pod{uid_}.slice/cri-containerd-{container_id}.scope"
+    );
     (
         path,
         ContainerIdentity {
@@ -115,9 +160,30 @@ fn pod_cgroup(pod_uid: &str, container_id: &str, qos: &str) -> (String, Containe
 }
 
 #[allow(clippy::too_many_arguments)]
-fn v2_cgroup(path: &str, id: Option<ContainerIdentity>, pids: Vec<u32>, limit: Option<u64>, usage: u64, inactive_file: u64, oom_kills: u64, max_events: u64, cpu_quota: Option<(u64, u64)>, periods: u64, throttled: u64, mem_psi: PressureFile, cpu_psi: PressureFile) -> Cgroup {
+fn v2_cgroup(
+    path: &str,
+    id: Option<ContainerIdentity>,
+    pids: Vec<u32>,
+    limit: Option<u64>,
+    usage: u64,
+    inactive_file: u64,
+    oom_kills: u64,
+    max_events: u64,
+    cpu_quota: Option<(u64, u64)>,
+    periods: u64,
+    throttled: u64,
+    mem_psi: PressureFile,
+    cpu_psi: PressureFile,
+) -> Cgroup {
     let dir = format!("/sys/fs/cgroup{path}");
-    let events = MemoryEvents { low: Some(0), high: Some(0), max: Some(max_events), oom: Some(oom_kills), oom_kill: Some(oom_kills), oom_group_kill: Some(0) };
+    let events = MemoryEvents {
+        low: Some(0),
+        high: Some(0),
+        max: Some(max_events),
+        oom: Some(oom_kills),
+        oom_kill: Some(oom_kills),
+        oom_group_kill: Some(0),
+    };
     Cgroup {
         path: path.into(),
         version: CgroupVersion::V2,
@@ -156,7 +222,11 @@ fn v2_cgroup(path: &str, id: Option<ContainerIdentity>, pids: Vec<u32>, limit: O
             nr_bursts: Some(0),
             burst_usec: Some(0),
         }),
-        pressure: Some(Pressure { cpu: Some(cpu_psi), memory: Some(mem_psi), io: Some(psi(0.1, 0.3, 0.2)) }),
+        pressure: Some(Pressure {
+            cpu: Some(cpu_psi),
+            memory: Some(mem_psi),
+            io: Some(psi(0.1, 0.3, 0.2)),
+        }),
         errors: vec![],
     }
 }
@@ -166,53 +236,329 @@ fn v2_cgroup(path: &str, id: Option<ContainerIdentity>, pids: Vec<u32>, limit: O
 pub fn busy_node() -> Snapshot {
     let total = 32 * GIB;
     let mut processes = vec![
-        process(1, 0, "root", "S", "systemd", "/sbin/init", 0.1, 12, 1, total),
-        process(612, 1, "root", "S", "containerd", "/usr/bin/containerd", 3.2, 96, 48, total),
-        process(790, 1, "root", "S", "kubelet", "/usr/bin/kubelet --config=/var/lib/kubelet/config.yaml --container-runtime-endpoint=unix:///run/containerd/containerd.sock --node-ip=10.0.3.17", 6.8, 142, 41, total),
-        process(2301, 2280, "1000", "S", "java", "java -XX:MaxRAMPercentage=90 -Xlog:gc* -jar /app/checkout-service.jar --spring.profiles.active=prod", 187.5, 1968, 212, total),
-        process(2455, 2430, "101", "S", "nginx", "nginx: master process nginx -g daemon off;", 0.0, 9, 1, total),
-        process(2460, 2455, "101", "S", "nginx", "nginx: worker process", 11.4, 38, 1, total),
-        process(2461, 2455, "101", "S", "nginx", "nginx: worker process", 10.9, 37, 1, total),
-        process(2610, 2590, "65532", "S", "coredns", "/coredns -conf /etc/coredns/Corefile", 24.6, 71, 18, total),
-        process(3120, 3101, "999", "S", "postgres", "postgres: checkout checkout 10.244.1.23(52344) idle in transaction", 2.1, 310, 1, total),
-        process(3104, 3101, "999", "D", "postgres", "postgres: walwriter", 1.4, 48, 1, total),
-        process(4090, 4080, "1000", "R", "node", "node /srv/app/server.js --port 3000", 97.3, 812, 11, total),
-        process(5120, 1, "root", "S", "node_exporter", "/usr/bin/prometheus-node-exporter --collector.conntrack", 1.2, 24, 7, total),
-        process(6001, 5990, "1000", "S", "python3", "python3 /opt/batch/reconcile.py --workers 4", 33.0, 640, 5, total),
+        process(
+            1,
+            0,
+            "root",
+            "S",
+            "systemd",
+            "/sbin/init",
+            0.1,
+            12,
+            1,
+            total,
+        ),
+        process(
+            612,
+            1,
+            "root",
+            "S",
+            "containerd",
+            "/usr/bin/containerd",
+            3.2,
+            96,
+            48,
+            total,
+        ),
+        process(
+            790,
+            1,
+            "root",
+            "S",
+            "kubelet",
+            "/usr/bin/kubelet --config=/var/lib/kubelet/config.yaml --container-runtime-endpoint=unix:///run/containerd/containerd.sock --node-ip=10.0.3.17",
+            6.8,
+            142,
+            41,
+            total,
+        ),
+        process(
+            2301,
+            2280,
+            "1000",
+            "S",
+            "java",
+            "java -XX:MaxRAMPercentage=90 -Xlog:gc* -jar /app/checkout-service.jar --spring.profiles.active=prod",
+            187.5,
+            1968,
+            212,
+            total,
+        ),
+        process(
+            2455,
+            2430,
+            "101",
+            "S",
+            "nginx",
+            "nginx: master process nginx -g daemon off;",
+            0.0,
+            9,
+            1,
+            total,
+        ),
+        process(
+            2460,
+            2455,
+            "101",
+            "S",
+            "nginx",
+            "nginx: worker process",
+            11.4,
+            38,
+            1,
+            total,
+        ),
+        process(
+            2461,
+            2455,
+            "101",
+            "S",
+            "nginx",
+            "nginx: worker process",
+            10.9,
+            37,
+            1,
+            total,
+        ),
+        process(
+            2610,
+            2590,
+            "65532",
+            "S",
+            "coredns",
+            "/coredns -conf /etc/coredns/Corefile",
+            24.6,
+            71,
+            18,
+            total,
+        ),
+        process(
+            3120,
+            3101,
+            "999",
+            "S",
+            "postgres",
+            "postgres: checkout checkout 10.244.1.23(52344) idle in transaction",
+            2.1,
+            310,
+            1,
+            total,
+        ),
+        process(
+            3104,
+            3101,
+            "999",
+            "D",
+            "postgres",
+            "postgres: walwriter",
+            1.4,
+            48,
+            1,
+            total,
+        ),
+        process(
+            4090,
+            4080,
+            "1000",
+            "R",
+            "node",
+            "node /srv/app/server.js --port 3000",
+            97.3,
+            812,
+            11,
+            total,
+        ),
+        process(
+            5120,
+            1,
+            "root",
+            "S",
+            "node_exporter",
+            "/usr/bin/prometheus-node-exporter --collector.conntrack",
+            1.2,
+            24,
+            7,
+            total,
+        ),
+        process(
+            6001,
+            5990,
+            "1000",
+            "S",
+            "python3",
+            "python3 /opt/batch/reconcile.py --workers 4",
+            33.0,
+            640,
+            5,
+            total,
+        ),
     ];
     for i in 0..60u32 {
         processes.push(process(7000 + i, 612, "root", "S", "containerd-shim", &format!("/usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id {:064x} -address /run/containerd/containerd.sock", u64::from(i) * 7919), 0.1 * f64::from(i % 3), 11 + u64::from(i % 5), 12, total));
     }
     for i in 0..3u32 {
-        processes.push(process(8100 + i, 6001, "1000", "Z", "python3", "[python3] <defunct>", 0.0, 0, 1, total));
+        processes.push(process(
+            8100 + i,
+            6001,
+            "1000",
+            "Z",
+            "python3",
+            "[python3] <defunct>",
+            0.0,
+            0,
+            1,
+            total,
+        ));
     }
     let summary = summarise(&processes);
-    let (java_path, java_id) = pod_cgroup("3f1c9a52-7b1e-4c8e-9a0d-2e5b6c7d8e9f", "9d2f4b1a7c3e5d6f8a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f", "burstable");
-    let (nginx_path, nginx_id) = pod_cgroup("a8b7c6d5-e4f3-4a2b-9c1d-0e9f8a7b6c5d", "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b", "besteffort");
-    let (dns_path, dns_id) = pod_cgroup("5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b", "7f8e9d0c1b2a3f4e5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e", "burstable");
-    let (node_path, node_id) = pod_cgroup("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d", "burstable");
+    let (java_path, java_id) = pod_cgroup(
+        "3f1c9a52-7b1e-4c8e-9a0d-2e5b6c7d8e9f",
+        "9d2f4b1a7c3e5d6f8a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f",
+        "burstable",
+    );
+    let (nginx_path, nginx_id) = pod_cgroup(
+        "a8b7c6d5-e4f3-4a2b-9c1d-0e9f8a7b6c5d",
+        "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b",
+        "besteffort",
+    );
+    let (dns_path, dns_id) = pod_cgroup(
+        "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
+        "7f8e9d0c1b2a3f4e5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e",
+        "burstable",
+    );
+    let (node_path, node_id) = pod_cgroup(
+        "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+        "3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d",
+        "burstable",
+    );
     let cgroups = vec![
-        v2_cgroup(&java_path, Some(java_id), vec![2301], Some(2 * GIB), 2_090 * MIB, 27 * MIB, 2, 118, Some((200_000, 100_000)), 48_210, 31_005, psi(64.2, 38.5, 12.1), psi(22.0, 31.4, 18.0)),
-        v2_cgroup(&node_path, Some(node_id), vec![4090], Some(1536 * MIB), 1_250 * MIB, 40 * MIB, 0, 0, Some((100_000, 100_000)), 90_112, 30_417, psi(0.0, 0.8, 0.4), psi(41.0, 36.2, 20.3)),
-        v2_cgroup(&dns_path, Some(dns_id), vec![2610], Some(170 * MIB), 78 * MIB, 5 * MIB, 0, 0, None, 0, 0, psi(0.0, 0.0, 0.0), psi(1.0, 0.8, 0.5)),
-        v2_cgroup(&nginx_path, Some(nginx_id), vec![2455, 2460, 2461], None, 96 * MIB, 12 * MIB, 0, 0, None, 0, 0, psi(0.0, 0.0, 0.0), psi(0.2, 0.1, 0.1)),
-        v2_cgroup("/system.slice/kubelet.service", None, vec![790], None, 410 * MIB, 150 * MIB, 0, 0, None, 0, 0, psi(0.0, 0.0, 0.0), psi(0.5, 0.4, 0.2)),
+        v2_cgroup(
+            &java_path,
+            Some(java_id),
+            vec![2301],
+            Some(2 * GIB),
+            2_090 * MIB,
+            27 * MIB,
+            2,
+            118,
+            Some((200_000, 100_000)),
+            48_210,
+            31_005,
+            psi(64.2, 38.5, 12.1),
+            psi(22.0, 31.4, 18.0),
+        ),
+        v2_cgroup(
+            &node_path,
+            Some(node_id),
+            vec![4090],
+            Some(1536 * MIB),
+            1_250 * MIB,
+            40 * MIB,
+            0,
+            0,
+            Some((100_000, 100_000)),
+            90_112,
+            30_417,
+            psi(0.0, 0.8, 0.4),
+            psi(41.0, 36.2, 20.3),
+        ),
+        v2_cgroup(
+            &dns_path,
+            Some(dns_id),
+            vec![2610],
+            Some(170 * MIB),
+            78 * MIB,
+            5 * MIB,
+            0,
+            0,
+            None,
+            0,
+            0,
+            psi(0.0, 0.0, 0.0),
+            psi(1.0, 0.8, 0.5),
+        ),
+        v2_cgroup(
+            &nginx_path,
+            Some(nginx_id),
+            vec![2455, 2460, 2461],
+            None,
+            96 * MIB,
+            12 * MIB,
+            0,
+            0,
+            None,
+            0,
+            0,
+            psi(0.0, 0.0, 0.0),
+            psi(0.2, 0.1, 0.1),
+        ),
+        v2_cgroup(
+            "/system.slice/kubelet.service",
+            None,
+            vec![790],
+            None,
+            410 * MIB,
+            150 * MIB,
+            0,
+            0,
+            None,
+            0,
+            0,
+            psi(0.0, 0.0, 0.0),
+            psi(0.5, 0.4, 0.2),
+        ),
     ];
     let deltas = Deltas {
         interval_ms: 10_000,
         cgroups: vec![
-            CgroupDelta { path: java_path.clone(), version: CgroupVersion::V2, nr_periods: Some(100), nr_throttled: Some(62), throttled_usec: Some(2_540_000), throttled_ratio: Some(0.62), usage_usec: Some(19_800_000), usage_cores: Some(1.98), memory_high_events: Some(0), memory_max_events: Some(14), memory_failcnt: None, oom_kills: Some(1) },
-            CgroupDelta { path: node_path.clone(), version: CgroupVersion::V2, nr_periods: Some(100), nr_throttled: Some(21), throttled_usec: Some(610_000), throttled_ratio: Some(0.21), usage_usec: Some(9_700_000), usage_cores: Some(0.97), memory_high_events: Some(0), memory_max_events: Some(0), memory_failcnt: None, oom_kills: Some(0) },
+            CgroupDelta {
+                path: java_path.clone(),
+                version: CgroupVersion::V2,
+                nr_periods: Some(100),
+                nr_throttled: Some(62),
+                throttled_usec: Some(2_540_000),
+                throttled_ratio: Some(0.62),
+                usage_usec: Some(19_800_000),
+                usage_cores: Some(1.98),
+                memory_high_events: Some(0),
+                memory_max_events: Some(14),
+                memory_failcnt: None,
+                oom_kills: Some(1),
+            },
+            CgroupDelta {
+                path: node_path.clone(),
+                version: CgroupVersion::V2,
+                nr_periods: Some(100),
+                nr_throttled: Some(21),
+                throttled_usec: Some(610_000),
+                throttled_ratio: Some(0.21),
+                usage_usec: Some(9_700_000),
+                usage_cores: Some(0.97),
+                memory_high_events: Some(0),
+                memory_max_events: Some(0),
+                memory_failcnt: None,
+                oom_kills: Some(0),
+            },
         ],
         oom_kills: Some(1),
         pgmajfault: Some(7_240),
         pgmajfault_per_second: Some(724.0),
-        conntrack: Some(ConntrackDelta { drop: Some(40), early_drop: Some(112), insert_failed: Some(12), invalid: Some(3), count_change: Some(1_214) }),
+        conntrack: Some(ConntrackDelta {
+            drop: Some(40),
+            early_drop: Some(112),
+            insert_failed: Some(12),
+            invalid: Some(3),
+            count_change: Some(1_214),
+        }),
     };
     let line = |seq: u64, secs: u64, msg: &str| KernelLogLine {
         sequence: seq,
         since_boot_usec: secs * 1_000_000 + 123_456,
-        time: Some(format!("2024-05-14T09:{:02}:{:02}Z", 10 + secs / 60 % 50, secs % 60)),
+        time: Some(format!(
+            "2024-05-14T09:{:02}:{:02}Z",
+            10 + secs / 60 % 50,
+            secs % 60
+        )),
         priority: 4,
         message: msg.into(),
     };
@@ -328,9 +674,42 @@ pub fn busy_node() -> Snapshot {
 pub fn idle_host() -> Snapshot {
     let total = 8 * GIB;
     let processes = vec![
-        process(1, 0, "root", "S", "systemd", "/sbin/init", 0.0, 11, 1, total),
-        process(410, 1, "root", "S", "sshd", "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups", 0.0, 7, 1, total),
-        process(522, 1, "root", "S", "cron", "/usr/sbin/cron -f", 0.0, 3, 1, total),
+        process(
+            1,
+            0,
+            "root",
+            "S",
+            "systemd",
+            "/sbin/init",
+            0.0,
+            11,
+            1,
+            total,
+        ),
+        process(
+            410,
+            1,
+            "root",
+            "S",
+            "sshd",
+            "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups",
+            0.0,
+            7,
+            1,
+            total,
+        ),
+        process(
+            522,
+            1,
+            "root",
+            "S",
+            "cron",
+            "/usr/sbin/cron -f",
+            0.0,
+            3,
+            1,
+            total,
+        ),
         process(1200, 410, "admin", "S", "bash", "-bash", 0.0, 5, 1, total),
     ];
     let summary = summarise(&processes);
@@ -348,22 +727,78 @@ pub fn idle_host() -> Snapshot {
             os_pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()),
             uptime_seconds: Some(86_400.0),
             cpu_count: 2,
-            load: Some(LoadAverage { load1: 0.08, load5: 0.05, load15: 0.01, runnable_tasks: 1, total_tasks: 120 }),
+            load: Some(LoadAverage {
+                load1: 0.08,
+                load5: 0.05,
+                load15: 0.01,
+                runnable_tasks: 1,
+                total_tasks: 120,
+            }),
             cpu_busy_percent: Some(1.5),
-            vmstat: Some(VmStat { oom_kill: Some(0), pgmajfault: Some(2_530), ..Default::default() }),
-            file_handles: Some(FileHandles { allocated: 640, unused: 0, max: 2_466_177 }),
+            vmstat: Some(VmStat {
+                oom_kill: Some(0),
+                pgmajfault: Some(2_530),
+                ..Default::default()
+            }),
+            file_handles: Some(FileHandles {
+                allocated: 640,
+                unused: 0,
+                max: 2_466_177,
+            }),
             clock_ticks_per_second: 100,
             page_size_bytes: 4096,
             ..Default::default()
         }),
-        memory: Some(Memory { total_bytes: total, free_bytes: 6 * GIB, available_bytes: Some(7 * GIB), used_bytes: GIB / 2, ..Default::default() }),
+        memory: Some(Memory {
+            total_bytes: total,
+            free_bytes: 6 * GIB,
+            available_bytes: Some(7 * GIB),
+            used_bytes: GIB / 2,
+            ..Default::default()
+        }),
         processes,
         process_summary: summary,
-        filesystems: vec![fs("/", "/dev/vda", "ext4", 252 * GIB, 78 * GIB, 16_000_000, 15_400_000)],
+        filesystems: vec![fs(
+            "/",
+            "/dev/vda",
+            "ext4",
+            252 * GIB,
+            78 * GIB,
+            16_000_000,
+            15_400_000,
+        )],
         cgroups: vec![],
-        conntrack: Some(Conntrack { loaded: true, count: Some(12), max: Some(262_144), buckets: Some(65_536), stats: Some(ConntrackStats { cpus: 2, drop: Some(0), early_drop: Some(0), insert_failed: Some(0), ..Default::default() }) }),
-        kernel_log: Some(KernelLog { source: "/dev/kmsg".into(), records_read: 700, bytes_read: 60_000, ..Default::default() }),
-        collectors: collectors(&["system", "memory", "processes", "filesystems", "mounts", "block_devices", "cgroups", "conntrack", "network", "kernel_log"]),
+        conntrack: Some(Conntrack {
+            loaded: true,
+            count: Some(12),
+            max: Some(262_144),
+            buckets: Some(65_536),
+            stats: Some(ConntrackStats {
+                cpus: 2,
+                drop: Some(0),
+                early_drop: Some(0),
+                insert_failed: Some(0),
+                ..Default::default()
+            }),
+        }),
+        kernel_log: Some(KernelLog {
+            source: "/dev/kmsg".into(),
+            records_read: 700,
+            bytes_read: 60_000,
+            ..Default::default()
+        }),
+        collectors: collectors(&[
+            "system",
+            "memory",
+            "processes",
+            "filesystems",
+            "mounts",
+            "block_devices",
+            "cgroups",
+            "conntrack",
+            "network",
+            "kernel_log",
+        ]),
         ..Default::default()
     }
 }

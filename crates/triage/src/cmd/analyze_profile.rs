@@ -33,7 +33,12 @@ pub struct ProfileFlags {
     #[arg(long, help_heading = "Profiles")]
     pub cum: bool,
     /// Profiles: refuse profiles that decompress to more than this many MiB (gzip bombs).
-    #[arg(long, value_name = "MIB", default_value_t = 1024, help_heading = "Profiles")]
+    #[arg(
+        long,
+        value_name = "MIB",
+        default_value_t = 1024,
+        help_heading = "Profiles"
+    )]
     pub max_profile_mib: u64,
 }
 
@@ -56,9 +61,13 @@ pub fn run(path: &Path, json: bool, flags: &ProfileFlags) -> anyhow::Result<u8> 
     let mut profile = load_profile(path, &limits)?;
     if let Some(base_path) = &flags.diff_base {
         let base = load_profile(base_path, &limits)?;
-        profile
-            .subtract_base(base)
-            .with_context(|| format!("comparing {} with the base {}", path.display(), base_path.display()))?;
+        profile.subtract_base(base).with_context(|| {
+            format!(
+                "comparing {} with the base {}",
+                path.display(),
+                base_path.display()
+            )
+        })?;
     }
     profile
         .prune_dropped_frames()
@@ -77,7 +86,10 @@ pub fn run(path: &Path, json: bool, flags: &ProfileFlags) -> anyhow::Result<u8> 
         if flags.diff_base.is_some() {
             write_diff_folded(&profile, index, &mut out)?;
         } else {
-            pprofile::write_folded(&pprofile::folded_stacks(&profile, index, SampleSet::All), &mut out)?;
+            pprofile::write_folded(
+                &pprofile::folded_stacks(&profile, index, SampleSet::All),
+                &mut out,
+            )?;
         }
         out.flush()?;
         return Ok(crate::exit::OK);
@@ -133,7 +145,10 @@ pub fn run(path: &Path, json: bool, flags: &ProfileFlags) -> anyhow::Result<u8> 
 pub fn header_lines(profile: &Profile, report: &TopReport) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(binary) = profile.main_binary() {
-        lines.push(format!("File: {}", binary.rsplit('/').next().unwrap_or(binary)));
+        lines.push(format!(
+            "File: {}",
+            binary.rsplit('/').next().unwrap_or(binary)
+        ));
     }
     if let Some(build_id) = profile.build_id() {
         lines.push(format!("Build ID: {build_id}"));
@@ -150,9 +165,13 @@ pub fn header_lines(profile: &Profile, report: &TopReport) -> Vec<String> {
         }
     }
     if profile.duration_nanos() != 0 {
-        let (total_ns, unit) = pprofile::measure::scale(report.total, &report.sample_type.unit, "nanoseconds");
+        let (total_ns, unit) =
+            pprofile::measure::scale(report.total, &report.sample_type.unit, "nanoseconds");
         let ratio = if unit == "ns" && total_ns != 0.0 {
-            format!(" ({})", pprofile::measure::percentage(total_ns as i64, profile.duration_nanos()).trim())
+            format!(
+                " ({})",
+                pprofile::measure::percentage(total_ns as i64, profile.duration_nanos()).trim()
+            )
         } else {
             String::new()
         };
@@ -168,19 +187,38 @@ pub fn header_lines(profile: &Profile, report: &TopReport) -> Vec<String> {
 
 /// The table in `go tool pprof -top`'s layout.
 pub fn write_top_table(report: &TopReport, out: &mut impl Write) -> std::io::Result<()> {
-    writeln!(out, "{:>10} {:>5}% {:>5}% {:>10} {:>5}%", "flat", "flat", "sum", "cum", "cum")?;
+    writeln!(
+        out,
+        "{:>10} {:>5}% {:>5}% {:>10} {:>5}%",
+        "flat", "flat", "sum", "cum", "cum"
+    )?;
     for [flat, flat_pct, sum_pct, cum, cum_pct, name] in report.row_cells() {
-        writeln!(out, "{flat:>10} {flat_pct:>6} {sum_pct:>6} {cum:>10} {cum_pct:>6}  {name}")?;
+        writeln!(
+            out,
+            "{flat:>10} {flat_pct:>6} {sum_pct:>6} {cum:>10} {cum_pct:>6}  {name}"
+        )?;
     }
     Ok(())
 }
 
-fn write_goroutine_groups(groups: &[pprofile::StackGroup], limit: usize, out: &mut impl Write) -> std::io::Result<()> {
+fn write_goroutine_groups(
+    groups: &[pprofile::StackGroup],
+    limit: usize,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     let total: i64 = groups.iter().map(|g| g.count).sum();
-    writeln!(out, "Goroutines by stack: {total} goroutines in {} distinct stacks", groups.len())?;
+    writeln!(
+        out,
+        "Goroutines by stack: {total} goroutines in {} distinct stacks",
+        groups.len()
+    )?;
     for group in groups.iter().take(limit) {
         writeln!(out)?;
-        let noun = if group.count == 1 { "goroutine" } else { "goroutines" };
+        let noun = if group.count == 1 {
+            "goroutine"
+        } else {
+            "goroutines"
+        };
         writeln!(out, "{} {noun}:", group.count)?;
         for frame in &group.frames {
             writeln!(out, "    {}", frame.function)?;
@@ -190,7 +228,11 @@ fn write_goroutine_groups(groups: &[pprofile::StackGroup], limit: usize, out: &m
         }
     }
     if groups.len() > limit {
-        writeln!(out, "\n… {} more stacks (raise --nodecount to see them)", groups.len() - limit)?;
+        writeln!(
+            out,
+            "\n… {} more stacks (raise --nodecount to see them)",
+            groups.len() - limit
+        )?;
     }
     Ok(())
 }
@@ -198,7 +240,8 @@ fn write_goroutine_groups(groups: &[pprofile::StackGroup], limit: usize, out: &m
 fn write_diff_folded(profile: &Profile, index: usize, out: &mut impl Write) -> anyhow::Result<()> {
     let before = pprofile::folded_stacks(profile, index, SampleSet::Base);
     let after = pprofile::folded_stacks(profile, index, SampleSet::Profile);
-    let mut merged: std::collections::BTreeMap<&str, (i64, i64)> = std::collections::BTreeMap::new();
+    let mut merged: std::collections::BTreeMap<&str, (i64, i64)> =
+        std::collections::BTreeMap::new();
     for s in &before {
         merged.entry(&s.stack).or_default().0 += s.value;
     }
@@ -211,18 +254,31 @@ fn write_diff_folded(profile: &Profile, index: usize, out: &mut impl Write) -> a
     Ok(())
 }
 
-fn write_flame(profile: &Profile, index: usize, diff: bool, svg_path: &Path, source: &Path) -> anyhow::Result<()> {
+fn write_flame(
+    profile: &Profile,
+    index: usize,
+    diff: bool,
+    svg_path: &Path,
+    source: &Path,
+) -> anyhow::Result<()> {
     let sample_type = profile.sample_types().swap_remove(index);
-    let name = source.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = source
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let options = FlameOptions {
         title: if diff {
-            format!("{name}: {} (red grew, blue shrank against the base)", sample_type.name)
+            format!(
+                "{name}: {} (red grew, blue shrank against the base)",
+                sample_type.name
+            )
         } else {
             format!("{name}: {}", sample_type.name)
         },
         count_name: sample_type.unit.clone(),
     };
-    let file = std::fs::File::create(svg_path).with_context(|| format!("creating {}", svg_path.display()))?;
+    let file = std::fs::File::create(svg_path)
+        .with_context(|| format!("creating {}", svg_path.display()))?;
     let mut writer = std::io::BufWriter::new(file);
     if diff {
         let before = pprofile::folded_stacks(profile, index, SampleSet::Base);
@@ -233,7 +289,9 @@ fn write_flame(profile: &Profile, index: usize, diff: bool, svg_path: &Path, sou
         pprofile::flame_graph_svg(&stacks, &options, &mut writer)
     }
     .with_context(|| format!("writing the flame graph {}", svg_path.display()))?;
-    writer.flush().with_context(|| format!("writing {}", svg_path.display()))?;
+    writer
+        .flush()
+        .with_context(|| format!("writing {}", svg_path.display()))?;
     eprintln!("triage: flame graph written to {}", svg_path.display());
     Ok(())
 }

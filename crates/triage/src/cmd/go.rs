@@ -105,9 +105,18 @@ struct ProfileSummary {
 
 fn wanted_profiles(args: &ProfileArgs) -> Vec<Wanted> {
     let everything = args.cpu.is_none()
-        && !(args.heap || args.allocs || args.goroutine || args.block || args.mutex || args.threadcreate);
+        && !(args.heap
+            || args.allocs
+            || args.goroutine
+            || args.block
+            || args.mutex
+            || args.threadcreate);
     let mut wanted = Vec::new();
-    let cpu = if everything { Some(Duration::from_secs(30)) } else { args.cpu };
+    let cpu = if everything {
+        Some(Duration::from_secs(30))
+    } else {
+        args.cpu
+    };
     if let Some(cpu) = cpu {
         let seconds = cpu.as_secs_f64().ceil().max(1.0) as u64;
         wanted.push(Wanted {
@@ -137,9 +146,15 @@ fn wanted_profiles(args: &ProfileArgs) -> Vec<Wanted> {
 
 fn profile(args: ProfileArgs) -> anyhow::Result<u8> {
     let base = args.source.trim_end_matches('/').to_string();
-    let base = base.strip_suffix("/debug/pprof").unwrap_or(&base).to_string();
+    let base = base
+        .strip_suffix("/debug/pprof")
+        .unwrap_or(&base)
+        .to_string();
     if !(base.starts_with("http://") || base.starts_with("https://")) {
-        bail!("SOURCE must be an http:// or https:// base URL such as http://127.0.0.1:6060, not {:?}", args.source);
+        bail!(
+            "SOURCE must be an http:// or https:// base URL such as http://127.0.0.1:6060, not {:?}",
+            args.source
+        );
     }
     if args.insecure_skip_verify && !base.starts_with("https://") {
         bail!("--insecure-skip-verify only applies to https:// sources");
@@ -201,14 +216,21 @@ fn profile(args: ProfileArgs) -> anyhow::Result<u8> {
                         Ok((summary, text)) => (Some(summary), Some(text), None),
                         Err(err) => (None, None, Some(format!("{err:#}"))),
                     },
-                    Err(err) => (None, None, Some(format!("stored as received, but it does not parse: {err}"))),
+                    Err(err) => (
+                        None,
+                        None,
+                        Some(format!("stored as received, but it does not parse: {err}")),
+                    ),
                 };
                 eprintln!(
                     "triage: {:<12} {} in {:.1}s{}",
                     w.name,
                     crate::output::human_bytes(bytes.len() as u64),
                     elapsed.as_secs_f64(),
-                    error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+                    error
+                        .as_ref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default()
                 );
                 captured.push(Captured {
                     name: w.name,
@@ -252,7 +274,10 @@ fn profile(args: ProfileArgs) -> anyhow::Result<u8> {
     let failed = captured.iter().filter(|c| c.file.is_none()).count();
     eprintln!("triage: wrote {}", out.display());
     if failed > 0 {
-        eprintln!("triage: {failed} of {} profiles could not be fetched (see summary.json)", captured.len());
+        eprintln!(
+            "triage: {failed} of {} profiles could not be fetched (see summary.json)",
+            captured.len()
+        );
         return Ok(crate::exit::FAILURE);
     }
     Ok(crate::exit::OK)
@@ -280,7 +305,11 @@ fn summarize(profile: &mut pprofile::Profile) -> anyhow::Result<(ProfileSummary,
         use std::io::Write;
         writeln!(text, "\n{} goroutines:", group.count)?;
         for frame in &group.frames {
-            writeln!(text, "    {}\n        {}:{}", frame.function, frame.file, frame.line)?;
+            writeln!(
+                text,
+                "    {}\n        {}:{}",
+                frame.function, frame.file, frame.line
+            )?;
         }
     }
     let summary = ProfileSummary {
@@ -295,7 +324,11 @@ fn summarize(profile: &mut pprofile::Profile) -> anyhow::Result<(ProfileSummary,
     Ok((summary, String::from_utf8_lossy(&text).into_owned()))
 }
 
-fn write_directory(out: &Path, files: &[(String, Vec<u8>, Option<String>)], index: &serde_json::Value) -> anyhow::Result<()> {
+fn write_directory(
+    out: &Path,
+    files: &[(String, Vec<u8>, Option<String>)],
+    index: &serde_json::Value,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for (name, bytes, text) in files {
         let path = out.join(name);
@@ -306,7 +339,8 @@ fn write_directory(out: &Path, files: &[(String, Vec<u8>, Option<String>)], inde
         }
     }
     let path = out.join("summary.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(index)?).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, serde_json::to_vec_pretty(index)?)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -346,14 +380,19 @@ fn write_bundle(
             .with_context(|| format!("adding {name} to the bundle"))?;
         if let Some(text) = text {
             writer
-                .add_text(&format!("go/pprof/{}.top.txt", name.trim_end_matches(".pb.gz")), text.as_bytes())
+                .add_text(
+                    &format!("go/pprof/{}.top.txt", name.trim_end_matches(".pb.gz")),
+                    text.as_bytes(),
+                )
                 .with_context(|| format!("adding the summary of {name} to the bundle"))?;
         }
     }
     writer
         .add_json("go/pprof/summary.json", index)
         .context("adding summary.json to the bundle")?;
-    writer.finish().with_context(|| format!("finishing the bundle {}", out.display()))?;
+    writer
+        .finish()
+        .with_context(|| format!("finishing the bundle {}", out.display()))?;
     Ok(())
 }
 
@@ -375,7 +414,12 @@ fn http_agent(insecure: bool) -> anyhow::Result<ureq::Agent> {
 }
 
 /// GET `url` within `timeout`, refusing bodies over `max_bytes`.
-fn fetch(agent: &ureq::Agent, url: &str, timeout: Duration, max_bytes: u64) -> anyhow::Result<Vec<u8>> {
+fn fetch(
+    agent: &ureq::Agent,
+    url: &str,
+    timeout: Duration,
+    max_bytes: u64,
+) -> anyhow::Result<Vec<u8>> {
     let mut response = agent
         .get(url)
         .config()
@@ -392,7 +436,11 @@ fn fetch(agent: &ureq::Agent, url: &str, timeout: Duration, max_bytes: u64) -> a
     let status = response.status();
     if !status.is_success() {
         let mut text = String::new();
-        let _ = response.body_mut().as_reader().take(512).read_to_string(&mut text);
+        let _ = response
+            .body_mut()
+            .as_reader()
+            .take(512)
+            .read_to_string(&mut text);
         bail!(
             "GET {url} returned HTTP {}: {}; does the service import net/http/pprof on this port?",
             status.as_u16(),
@@ -400,7 +448,10 @@ fn fetch(agent: &ureq::Agent, url: &str, timeout: Duration, max_bytes: u64) -> a
         );
     }
     let mut body = Vec::new();
-    let mut reader = response.body_mut().as_reader().take(max_bytes.saturating_add(1));
+    let mut reader = response
+        .body_mut()
+        .as_reader()
+        .take(max_bytes.saturating_add(1));
     if let Err(err) = reader.read_to_end(&mut body) {
         let timed_out = err.kind() == std::io::ErrorKind::TimedOut
             || err
@@ -414,10 +465,15 @@ fn fetch(agent: &ureq::Agent, url: &str, timeout: Duration, max_bytes: u64) -> a
                 body.len()
             );
         }
-        return Err(anyhow::Error::new(err).context(format!("GET {url}: reading the body after {} bytes", body.len())));
+        return Err(anyhow::Error::new(err).context(format!(
+            "GET {url}: reading the body after {} bytes",
+            body.len()
+        )));
     }
     if body.len() as u64 > max_bytes {
-        bail!("GET {url}: the profile exceeds --max-profile-mib ({max_bytes} bytes); raise it if the profile is genuine");
+        bail!(
+            "GET {url}: the profile exceeds --max-profile-mib ({max_bytes} bytes); raise it if the profile is genuine"
+        );
     }
     Ok(body)
 }
@@ -425,7 +481,9 @@ fn fetch(agent: &ureq::Agent, url: &str, timeout: Duration, max_bytes: u64) -> a
 /// `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: f64 = number
         .parse()
@@ -435,7 +493,11 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => number / 1000.0,
         "m" => number * 60.0,
         "h" => number * 3600.0,
-        other => return Err(format!("unknown unit {other:?} in {text:?} (use ms, s, m or h)")),
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?} (use ms, s, m or h)"
+            ));
+        }
     };
     if !(seconds > 0.0 && seconds < 1e7) {
         return Err(format!("{text:?} must be a positive duration"));

@@ -1,0 +1,1368 @@
+//! Pods as targets: `triage snapshot pod/NAME`, `triage jvm heapdump pod/NAME`, copy-out,
+//! port-forward HTTP (pprof, metrics) and the RBAC preflight, all through the API server.
+//!
+//! The work is done by `kube-reach`; this module turns flags into options, writes the bundle and
+//! prints. Entry points for other verbs: [`is_kube_target`], [`snapshot_pod`],
+//! [`heapdump_pod`], [`http_get_pod`], [`metrics_pod`], [`copy_from_pod`]; the `triage pod …`
+//! subcommands ([`PodCommand`], [`run`]) expose them directly.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use kube_reach::collect::{CollectCache, PodCollectOptions, PodData};
+use kube_reach::exec::ExecTarget;
+use kube_reach::rbac::Operation;
+use kube_reach::target::{PodSummary, Target};
+use kube_reach::{KubeOptions, futures_util, kube, procfs, tokio};
+
+use crate::exit;
+use crate::output::{human_bytes, table};
+
+/// How collectors reach the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Via {
+    /// Exec in the target container (needs `cat`, and `sh` for a one-exec read).
+    #[default]
+    Exec,
+    /// An ephemeral container (`--image`) sharing the target's process namespace: for distroless
+    /// images and JVM attach without a JDK in the image.
+    Ephemeral,
+}
+
+/// Kubernetes flags, named as kubectl's.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KubeArgs {
+    /// Namespace (default: the context's, else `default`).
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// kubeconfig context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Container (default: the pod's default-container annotation, or its only container).
+    #[arg(short = 'c', long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// Every pod matching this label selector instead of a named target.
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// How to reach the container.
+    #[arg(long, value_enum, default_value_t = Via::Exec)]
+    pub via: Via,
+    /// Image of the ephemeral container (with --via ephemeral).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Path of the triage binary inside the ephemeral image (for native JVM attach from there).
+    #[arg(long, value_name = "PATH", default_value = "triage")]
+    pub ephemeral_triage: String,
+    /// Only log lines newer than this (5s, 10m, 2h).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub since: Option<Duration>,
+    /// Only the last N log lines of each container.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<i64>,
+    /// Byte cap of each container log (current and previous each).
+    #[arg(long, value_name = "BYTES", default_value_t = 5_000_000)]
+    pub log_bytes: i64,
+    /// Pods handled at once (resolution and snapshot of many pods).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub concurrency: usize,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    super::snapshot::parse_duration(s)
+}
+
+impl KubeArgs {
+    fn options(&self) -> KubeOptions {
+        KubeOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
+    fn target(&self, target: Option<&str>) -> anyhow::Result<Target> {
+        match (target, &self.selector) {
+            (Some(t), None) => Ok(Target::parse(t)?),
+            (None, Some(s)) => Ok(Target::Selector(s.clone())),
+            (Some(t), Some(_)) => bail!("give either a target ({t}) or -l SELECTOR, not both"),
+            (None, None) => bail!(
+                "name a target (pod/NAME, deploy/NAME, sts/NAME, ds/NAME) or pass -l SELECTOR"
+            ),
+        }
+    }
+}
+
+/// True when `s` names a Kubernetes target (`pod/NAME`, `deploy/NAME`, `sts/NAME`, `ds/NAME`).
+pub fn is_kube_target(s: &str) -> bool {
+    Target::looks_like(s)
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PodCommand {
+    /// Resolve a target to pods and print node, containers, IDs, images and digests, restarts,
+    /// last termination and waiting reasons, owner.
+    Resolve(ResolveArgs),
+    /// Snapshot pods: objects, events, node, Services, PDBs, logs, and the container's /proc and
+    /// cgroups read by exec; rules run on it; a bundle is written.
+    Snapshot(PodSnapshotArgs),
+    /// Copy one file out of a container (streamed with cat, size and sha256 verified in the pod).
+    Cp(CpArgs),
+    /// HTTP GET on a pod's port through port-forward (one connection per request).
+    Http(HttpArgs),
+    /// Check the permissions an operation needs and name the missing ones.
+    Preflight(PreflightArgs),
+    /// Heap dump of a JVM in a pod (jcmd in the container, or triage from an ephemeral container).
+    Heapdump(HeapdumpArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ResolveArgs {
+    /// pod/NAME, deploy/NAME, sts/NAME, ds/NAME (or -l SELECTOR).
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PodSnapshotArgs {
+    /// pod/NAME, deploy/NAME, sts/NAME, ds/NAME (or -l SELECTOR).
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Where to write the bundle (default: triage-<target>-<UTC time>.tar.zst here).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Print a JSON summary on stdout instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// pod/NAME:/path/in/container (or deploy/NAME:/path: the first pod).
+    pub source: String,
+    /// Local destination file (must not exist).
+    pub dest: PathBuf,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct HttpArgs {
+    pub target: String,
+    /// Port in the pod (default for metrics: the prometheus.io/port annotation or a port named `metrics`).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Path and query (default /metrics).
+    #[arg(default_value = "/metrics")]
+    pub path: String,
+    /// Write the body here instead of stdout.
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct PreflightArgs {
+    pub target: Option<String>,
+    /// Which operation to check.
+    #[arg(long = "for", value_enum, default_value_t = PreflightFor::Snapshot)]
+    pub operation: PreflightFor,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PreflightFor {
+    Inspect,
+    Snapshot,
+    Ephemeral,
+    Copy,
+    PortForward,
+}
+
+#[derive(Args, Debug)]
+pub struct HeapdumpArgs {
+    pub target: String,
+    /// Output file (default heap-<pod>-<UTC time>.hprof).
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// The JVM's pid inside the container (default: the first JVM `jcmd -l` lists, else 1).
+    #[arg(long)]
+    pub pid: Option<u32>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+/// Run `triage pod …`.
+pub fn run(command: PodCommand) -> anyhow::Result<u8> {
+    match command {
+        PodCommand::Resolve(a) => resolve_cmd(a),
+        PodCommand::Snapshot(a) => {
+            snapshot_pod(a.target.as_deref(), &a.kube, a.out.as_deref(), a.json)
+        }
+        PodCommand::Cp(a) => copy_from_pod(&a.source, &a.dest, &a.kube),
+        PodCommand::Http(a) => {
+            let body = http_get_pod(&a.target, a.port, &a.path, &a.kube)?;
+            match a.out {
+                Some(p) => {
+                    std::fs::write(&p, &body).with_context(|| format!("writing {}", p.display()))?
+                }
+                None => std::io::stdout()
+                    .lock()
+                    .write_all(&body)
+                    .context("writing to stdout")?,
+            }
+            Ok(exit::OK)
+        }
+        PodCommand::Preflight(a) => preflight_cmd(a),
+        PodCommand::Heapdump(a) => {
+            let path = heapdump_pod(&a.target, a.pid, a.out.as_deref(), &a.kube)?;
+            eprintln!("heap dump: {}", path.display());
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn connect_and_resolve(
+    kube: &KubeArgs,
+    target: &Target,
+) -> anyhow::Result<(kube::Client, String, Vec<PodSummary>)> {
+    let (client, ns) = kube_reach::connect(&kube.options()).await?;
+    let pods = kube_reach::resolve(&client, &ns, target).await?;
+    Ok((client, ns, pods))
+}
+
+async fn require(client: &kube::Client, ns: &str, op: Operation) -> anyhow::Result<Vec<String>> {
+    let pre = kube_reach::rbac::preflight(client, ns, op).await?;
+    pre.require(op, ns)?;
+    Ok(pre.warnings())
+}
+
+// ---------------------------------------------------------------------------------------------
+// resolve
+// ---------------------------------------------------------------------------------------------
+
+fn resolve_cmd(args: ResolveArgs) -> anyhow::Result<u8> {
+    let target = args.kube.target(args.target.as_deref())?;
+    let (_, _, pods) = runtime()?.block_on(connect_and_resolve(&args.kube, &target))?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &pods).context("writing JSON")?;
+        writeln!(out).context("writing to stdout")?;
+    } else {
+        out.write_all(render_pods(&pods).as_bytes())
+            .context("writing to stdout")?;
+    }
+    Ok(exit::OK)
+}
+
+/// The resolution as a table: one row per container.
+pub fn render_pods(pods: &[PodSummary]) -> String {
+    let mut rows = Vec::new();
+    for p in pods {
+        for c in &p.containers {
+            let state = match (&c.waiting_reason, &c.terminated_reason) {
+                (Some(w), _) => format!("{} ({w})", c.state),
+                (_, Some(t)) => format!("{} ({t})", c.state),
+                _ => c.state.clone(),
+            };
+            let last = match (&c.last_termination_reason, c.last_exit_code) {
+                (Some(r), Some(code)) => format!("{r} ({code})"),
+                _ => "-".into(),
+            };
+            rows.push(vec![
+                format!("{}/{}", p.namespace, p.name),
+                p.node.clone().unwrap_or_else(|| "-".into()),
+                format!(
+                    "{}{}",
+                    c.name,
+                    if c.ephemeral { " (ephemeral)" } else { "" }
+                ),
+                state,
+                c.restart_count.to_string(),
+                last,
+                c.image.clone(),
+                c.image_digest
+                    .as_deref()
+                    .map(|d| d.chars().take(19).collect())
+                    .unwrap_or_else(|| "-".into()),
+                c.container_id
+                    .as_deref()
+                    .map(|i| i.chars().take(25).collect())
+                    .unwrap_or_else(|| "-".into()),
+                p.owners.last().cloned().unwrap_or_else(|| "-".into()),
+            ]);
+        }
+    }
+    table(
+        &[
+            "POD",
+            "NODE",
+            "CONTAINER",
+            "STATE",
+            "RESTARTS",
+            "LAST TERMINATION",
+            "IMAGE",
+            "DIGEST",
+            "CONTAINER ID",
+            "OWNER",
+        ],
+        &rows,
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// snapshot
+// ---------------------------------------------------------------------------------------------
+
+/// One pod's snapshot.
+struct PodSnapshot {
+    summary: PodSummary,
+    data: PodData,
+    container: Option<String>,
+    exec: Result<procfs::ContainerSnapshot, String>,
+    duration: Duration,
+}
+
+async fn snapshot_one(
+    client: kube::Client,
+    ns: String,
+    summary: PodSummary,
+    kube: KubeArgs,
+    cache: &CollectCache,
+) -> PodSnapshot {
+    let started = Instant::now();
+    let options = PodCollectOptions {
+        since_seconds: kube.since.map(|d| d.as_secs().max(1) as i64),
+        tail_lines: kube.tail,
+        log_limit_bytes: kube.log_bytes,
+    };
+    let data_fut = kube_reach::collect::collect_pod_cached(&client, &summary, &options, cache);
+    let exec_fut = async {
+        let container = summary
+            .running_container(kube.container.as_deref())
+            .map_err(|e| e.to_string())?
+            .name
+            .clone();
+        let target = match kube.via {
+            Via::Exec => ExecTarget::new(client.clone(), &ns, &summary.name, &container),
+            Via::Ephemeral => {
+                let image = kube.image.clone().ok_or(
+                    "--via ephemeral needs --image IMAGE (an image with sh and cat, or triage's)",
+                )?;
+                let spec = kube_reach::ephemeral::EphemeralSpec {
+                    image,
+                    command: Vec::new(),
+                    target_container: container.clone(),
+                    timeout: Duration::from_secs(60),
+                };
+                kube_reach::ephemeral::start(&client, &ns, &summary, &spec)
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+        };
+        let snap = procfs::snapshot_container(&target, &procfs::FetchLimits::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((container, snap))
+    };
+    let (data, exec) = tokio::join!(data_fut, exec_fut);
+    let (container, exec) = match exec {
+        Ok((c, s)) => (Some(c), Ok(s)),
+        Err(e) => (None, Err(e)),
+    };
+    PodSnapshot {
+        summary,
+        data,
+        container,
+        exec,
+        duration: started.elapsed(),
+    }
+}
+
+/// `triage snapshot pod/NAME …`: resolve, collect every pod (bounded concurrency), run the pod,
+/// log and container rules, write one bundle, print a summary. Returns the exit code.
+pub fn snapshot_pod(
+    target: Option<&str>,
+    kube: &KubeArgs,
+    out: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let started_at = jiff::Timestamp::now();
+    let target = kube.target(target)?;
+    let op = match kube.via {
+        Via::Exec => Operation::SnapshotExec,
+        Via::Ephemeral => Operation::SnapshotEphemeral,
+    };
+    let rt = runtime()?;
+    let (snapshots, warnings) = rt.block_on(async {
+        let (client, ns) = kube_reach::connect(&kube.options()).await?;
+        let warnings = require(&client, &ns, op).await?;
+        let pods = kube_reach::resolve(&client, &ns, &target).await?;
+        use futures_util::StreamExt;
+        let cache = CollectCache::default();
+        let snapshots: Vec<PodSnapshot> = futures_util::stream::iter(pods)
+            .map(|p| snapshot_one(client.clone(), ns.clone(), p, kube.clone(), &cache))
+            .buffered(kube.concurrency.max(1))
+            .collect()
+            .await;
+        Ok::<_, anyhow::Error>((snapshots, warnings))
+    })?;
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    let analysis = analyse(&snapshots);
+    let path = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| default_bundle_name(&target, started_at));
+    let written = write_pod_bundle(&snapshots, &analysis, &target, &path, started_at, &warnings)
+        .with_context(|| format!("writing the bundle {}", path.display()))?;
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let summary = serde_json::json!({
+            "pods": snapshots.iter().map(|s| &s.summary).collect::<Vec<_>>(),
+            "findings": analysis.findings,
+            "bundle": written.display().to_string(),
+        });
+        serde_json::to_writer_pretty(&mut stdout, &summary).context("writing JSON")?;
+        writeln!(stdout).context("writing to stdout")?;
+    } else {
+        let pods: Vec<PodSummary> = snapshots.iter().map(|s| s.summary.clone()).collect();
+        let mut text = render_pods(&pods);
+        for s in &snapshots {
+            match &s.exec {
+                Ok(snap) => text.push_str(&format!(
+                    "\n{}/{}: {} files read from container {} ({}), {} processes\n",
+                    s.summary.namespace,
+                    s.summary.name,
+                    snap.files_read,
+                    s.container.as_deref().unwrap_or("-"),
+                    snap.fetched_method,
+                    snap.collection.snapshot.processes.len()
+                )),
+                Err(e) => text.push_str(&format!(
+                    "\n{}/{}: container collectors not run: {e}\n",
+                    s.summary.namespace, s.summary.name
+                )),
+            }
+            for w in &s.data.warnings {
+                text.push_str(&format!("  warning: {w}\n"));
+            }
+        }
+        text.push_str(&render_findings(&analysis.findings));
+        stdout
+            .write_all(text.as_bytes())
+            .context("writing to stdout")?;
+    }
+    stdout.flush().context("writing to stdout")?;
+    eprintln!("bundle: {}", written.display());
+    Ok(exit::OK)
+}
+
+fn render_findings(findings: &[analyze::Finding]) -> String {
+    if findings.is_empty() {
+        return "\nno findings\n".into();
+    }
+    let rows: Vec<Vec<String>> = findings
+        .iter()
+        .map(|f| {
+            vec![
+                format!("{:?}", f.severity).to_lowercase(),
+                f.id.clone(),
+                f.title.clone(),
+            ]
+        })
+        .collect();
+    format!(
+        "\n== findings ==\n{}",
+        table(&["SEVERITY", "RULE", "FINDING"], &rows)
+    )
+}
+
+/// `triage-pod-web-20240102T030405Z.tar.zst`.
+pub fn default_bundle_name(target: &Target, at: jiff::Timestamp) -> PathBuf {
+    let name = match target {
+        Target::Pod(n) => format!("pod-{n}"),
+        Target::Deployment(n) => format!("deploy-{n}"),
+        Target::StatefulSet(n) => format!("sts-{n}"),
+        Target::DaemonSet(n) => format!("ds-{n}"),
+        Target::Selector(_) => "selector".to_string(),
+    };
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    PathBuf::from(format!(
+        "triage-{name}-{}.tar.zst",
+        at.strftime("%Y%m%dT%H%M%SZ")
+    ))
+}
+
+/// Every pod object seen (targets and their siblings), deduplicated by namespace/name.
+fn pod_list(snapshots: &[PodSnapshot]) -> serde_json::Value {
+    let mut seen = std::collections::BTreeMap::new();
+    for s in snapshots {
+        for p in std::iter::once(&s.data.pod).chain(s.data.siblings.iter()) {
+            let key = format!(
+                "{}/{}",
+                p["metadata"]["namespace"].as_str().unwrap_or(""),
+                p["metadata"]["name"].as_str().unwrap_or("")
+            );
+            seen.entry(key).or_insert_with(|| p.clone());
+        }
+    }
+    serde_json::json!({"kind": "PodList", "apiVersion": "v1", "items": seen.into_values().collect::<Vec<_>>()})
+}
+
+fn unique_objects<'a>(
+    values: impl Iterator<Item = &'a serde_json::Value>,
+    kind: &str,
+) -> serde_json::Value {
+    let mut seen = std::collections::BTreeMap::new();
+    for v in values {
+        let key = format!(
+            "{}/{}",
+            v["metadata"]["namespace"].as_str().unwrap_or(""),
+            v["metadata"]["name"].as_str().unwrap_or("")
+        );
+        seen.entry(key).or_insert_with(|| v.clone());
+    }
+    serde_json::json!({"kind": format!("{kind}List"), "apiVersion": "v1", "items": seen.into_values().collect::<Vec<_>>()})
+}
+
+const PODS_MEMBER: &str = "kubernetes/pods.json";
+const SERVICES_MEMBER: &str = "kubernetes/services.json";
+const PDBS_MEMBER: &str = "kubernetes/pdbs.json";
+
+fn log_member(s: &PodSnapshot, container: &str, previous: bool) -> String {
+    format!(
+        "logs/{}/{}/{}{}.log",
+        s.summary.namespace,
+        s.summary.name,
+        container,
+        if previous { ".previous" } else { "" }
+    )
+}
+
+/// Run the pod, log and container rules over what was collected.
+fn analyse(snapshots: &[PodSnapshot]) -> analyze::Analysis {
+    let pods_json = serde_json::to_vec(&pod_list(snapshots)).unwrap_or_default();
+    let services_json = serde_json::to_vec(&unique_objects(
+        snapshots.iter().flat_map(|s| s.data.services.iter()),
+        "Service",
+    ))
+    .unwrap_or_default();
+    let pdbs_json = serde_json::to_vec(&unique_objects(
+        snapshots.iter().flat_map(|s| s.data.pdbs.iter()),
+        "PodDisruptionBudget",
+    ))
+    .unwrap_or_default();
+    let inventory = analyze::PodInventory {
+        pods: analyze::pod::parse_objects(PODS_MEMBER, &pods_json).unwrap_or_default(),
+        services: analyze::pod::parse_objects(SERVICES_MEMBER, &services_json).unwrap_or_default(),
+        pod_disruption_budgets: analyze::pod::parse_objects(PDBS_MEMBER, &pdbs_json)
+            .unwrap_or_default(),
+        pods_source: PODS_MEMBER.into(),
+        services_source: SERVICES_MEMBER.into(),
+        pdbs_source: PDBS_MEMBER.into(),
+    };
+    let logs: Vec<analyze::LogText> = snapshots
+        .iter()
+        .flat_map(|s| {
+            s.data.logs.iter().map(move |l| analyze::LogText {
+                subject: format!(
+                    "pod {}/{} container {}{}",
+                    s.summary.namespace,
+                    s.summary.name,
+                    l.container,
+                    if l.previous { " (previous)" } else { "" }
+                ),
+                source: log_member(s, &l.container, l.previous),
+                text: String::from_utf8_lossy(&l.data).into_owned(),
+            })
+        })
+        .collect();
+    let mut analysis = analyze::analyze(&analyze::AnalysisInput {
+        snapshot: None,
+        pods: Some(&inventory),
+        logs: &logs,
+    });
+    // Container rules (memory, cgroups, conntrack …) on each container's snapshot.
+    for s in snapshots {
+        if let Ok(snap) = &s.exec {
+            let mut per = analyze::analyze_snapshot(&snap.collection.snapshot);
+            for f in &mut per.findings {
+                f.subject = format!(
+                    "pod {}/{} container {}: {}",
+                    s.summary.namespace,
+                    s.summary.name,
+                    s.container.as_deref().unwrap_or("-"),
+                    f.subject
+                );
+            }
+            analysis.findings.extend(per.findings);
+        }
+    }
+    analyze::sort_findings(&mut analysis.findings);
+    analysis
+}
+
+/// Redaction of every text and JSON member (logs and pod specs are where secrets leak).
+struct RedactFilter(redact::Redactor);
+
+impl bundle::writer::TextFilter for RedactFilter {
+    fn filter(&mut self, _member: &str, data: &[u8]) -> bundle::writer::FilterOutput {
+        let r = self.0.redact_bytes(data);
+        bundle::writer::FilterOutput {
+            bytes: r.bytes,
+            counts: r.counts,
+            note: r.note,
+        }
+    }
+
+    fn describe(&self) -> bundle::RedactionSummary {
+        bundle::RedactionSummary {
+            enabled: true,
+            mode: self.0.mode().to_string(),
+            rules: self.0.rule_names().to_vec(),
+            totals: Default::default(),
+            warning: None,
+        }
+    }
+}
+
+fn record(
+    writer: &mut bundle::BundleWriter,
+    name: String,
+    result: Result<(), String>,
+    duration: Duration,
+) {
+    writer.record_collector(bundle::CollectorRecord {
+        name,
+        status: if result.is_ok() {
+            bundle::CollectorStatus::Ok
+        } else {
+            bundle::CollectorStatus::Failed
+        },
+        error: result.err(),
+        duration_ms: duration.as_millis() as u64,
+    });
+}
+
+fn write_pod_bundle(
+    snapshots: &[PodSnapshot],
+    analysis: &analyze::Analysis,
+    target: &Target,
+    path: &Path,
+    started_at: jiff::Timestamp,
+    warnings: &[String],
+) -> anyhow::Result<PathBuf> {
+    let mut writer = bundle::BundleWriter::create(path, &target.display(), started_at)?;
+    match redact::Redactor::new(redact::RedactorConfig::default()) {
+        Ok(r) => writer.set_filter(Box::new(RedactFilter(r))),
+        Err(e) => writer.set_redaction_disabled(&format!("the redactor could not start: {e}")),
+    }
+    for w in warnings {
+        writer.note(w.clone());
+    }
+    let pods: Vec<&PodSummary> = snapshots.iter().map(|s| &s.summary).collect();
+    writer.add_json("kubernetes/resolution.json", &pods)?;
+    writer.add_json(PODS_MEMBER, &pod_list(snapshots))?;
+    writer.add_json(
+        SERVICES_MEMBER,
+        &unique_objects(
+            snapshots.iter().flat_map(|s| s.data.services.iter()),
+            "Service",
+        ),
+    )?;
+    writer.add_json(
+        PDBS_MEMBER,
+        &unique_objects(
+            snapshots.iter().flat_map(|s| s.data.pdbs.iter()),
+            "PodDisruptionBudget",
+        ),
+    )?;
+    for s in snapshots {
+        let base = format!("kubernetes/{}/{}", s.summary.namespace, s.summary.name);
+        writer.add_json(&format!("{base}/pod.json"), &s.data.pod)?;
+        writer.add_json(&format!("{base}/owners.json"), &s.data.owners)?;
+        writer.add_json(&format!("{base}/events.json"), &s.data.events)?;
+        writer.add_json(&format!("{base}/node.json"), &s.data.node)?;
+        writer.add_json(
+            &format!("{base}/endpointslices.json"),
+            &s.data.endpoint_slices,
+        )?;
+        let k8s_result = if s.data.warnings.is_empty() {
+            Ok(())
+        } else {
+            Err(s.data.warnings.join("; "))
+        };
+        record(
+            &mut writer,
+            format!("kubernetes {}/{}", s.summary.namespace, s.summary.name),
+            k8s_result,
+            s.duration,
+        );
+        for l in &s.data.logs {
+            let member = log_member(s, &l.container, l.previous);
+            let cut = l.truncated.then_some("cut at the --log-bytes cap");
+            writer.add_member(
+                &member,
+                &l.data,
+                bundle::writer::MemberOptions {
+                    kind: bundle::FileKind::Text,
+                    sensitive: false,
+                    truncated: cut,
+                },
+            )?;
+        }
+        match &s.exec {
+            Ok(snap) => {
+                let c = s.container.as_deref().unwrap_or("container");
+                let cbase = format!("pods/{}/{}/{c}", s.summary.namespace, s.summary.name);
+                writer.add_json(&format!("{cbase}/snapshot.json"), &snap.collection.snapshot)?;
+                writer.add_json(
+                    &format!("{cbase}/reach.json"),
+                    &serde_json::json!({"method": snap.fetched_method, "files_read": snap.files_read,
+                                        "unreadable": snap.unreadable, "warnings": snap.warnings,
+                                        "note": "filesystems are measured with statvfs, which cannot run over exec: that section is empty"}),
+                )?;
+                for (_, raw) in &snap.collection.raw_files {
+                    let clean: String = raw
+                        .path
+                        .split('/')
+                        .filter(|c| !c.is_empty() && *c != "." && *c != "..")
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    if clean.is_empty() {
+                        continue;
+                    }
+                    let _ = writer.add_member(
+                        &format!("{cbase}/raw/{clean}"),
+                        &raw.data,
+                        bundle::writer::MemberOptions {
+                            kind: bundle::FileKind::Text,
+                            sensitive: false,
+                            truncated: raw.truncated.as_deref(),
+                        },
+                    );
+                }
+                record(
+                    &mut writer,
+                    format!("exec {}/{} {c}", s.summary.namespace, s.summary.name),
+                    Ok(()),
+                    s.duration,
+                );
+            }
+            Err(e) => record(
+                &mut writer,
+                format!("exec {}/{}", s.summary.namespace, s.summary.name),
+                Err(e.clone()),
+                s.duration,
+            ),
+        }
+    }
+    writer.add_json("findings.json", analysis)?;
+    Ok(writer.finish()?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// copy, http, preflight, heap dump
+// ---------------------------------------------------------------------------------------------
+
+/// Split `pod/NAME:/path`.
+fn split_remote(source: &str) -> anyhow::Result<(String, String)> {
+    let (t, p) = source
+        .split_once(":/")
+        .ok_or_else(|| anyhow::anyhow!("`{source}`: expected pod/NAME:/absolute/path"))?;
+    Ok((t.to_string(), format!("/{p}")))
+}
+
+async fn exec_target(
+    kube: &KubeArgs,
+    target: &str,
+    op: Operation,
+) -> anyhow::Result<(kube::Client, String, PodSummary, ExecTarget)> {
+    let target = Target::parse(target)?;
+    let (client, ns) = kube_reach::connect(&kube.options()).await?;
+    require(&client, &ns, op).await?;
+    let pods = kube_reach::resolve(&client, &ns, &target).await?;
+    let pod = pods
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no pod"))?;
+    let container = pod
+        .running_container(kube.container.as_deref())?
+        .name
+        .clone();
+    let exec = ExecTarget::new(client.clone(), &ns, &pod.name, &container);
+    Ok((client, ns, pod, exec))
+}
+
+/// Copy `pod/NAME:/path` to `dest`, verified; prints the result. Returns the exit code.
+pub fn copy_from_pod(source: &str, dest: &Path, kube: &KubeArgs) -> anyhow::Result<u8> {
+    let (target, remote) = split_remote(source)?;
+    let copied = runtime()?.block_on(async {
+        let (_, _, _, exec) = exec_target(kube, &target, Operation::Copy).await?;
+        Ok::<_, anyhow::Error>(kube_reach::copy::copy_file_out(&exec, &remote, dest).await?)
+    })?;
+    match &copied.verification {
+        kube_reach::copy::Verification::Verified => eprintln!(
+            "copied {} ({}) to {}, sha256 {} verified in the pod",
+            remote,
+            human_bytes(copied.size_bytes),
+            dest.display(),
+            copied.sha256
+        ),
+        kube_reach::copy::Verification::Unverified(why) => eprintln!(
+            "copied {} ({}) to {}, sha256 {} — UNVERIFIED: {why}",
+            remote,
+            human_bytes(copied.size_bytes),
+            dest.display(),
+            copied.sha256
+        ),
+    }
+    Ok(exit::OK)
+}
+
+/// GET `path` on the pod's `port` (default: its metrics port) through port-forward; the body.
+pub fn http_get_pod(
+    target: &str,
+    port: Option<u16>,
+    path: &str,
+    kube: &KubeArgs,
+) -> anyhow::Result<Vec<u8>> {
+    let target = Target::parse(target)?;
+    runtime()?.block_on(async {
+        let (client, ns) = kube_reach::connect(&kube.options()).await?;
+        require(&client, &ns, Operation::PortForward).await?;
+        let pods = kube_reach::resolve(&client, &ns, &target).await?;
+        let pod = pods.into_iter().next().ok_or_else(|| anyhow::anyhow!("no pod"))?;
+        let port = match port.or_else(|| kube_reach::portforward::metrics_port(&pod.object)) {
+            Some(p) => p,
+            None => bail!(
+                "pod/{} has no prometheus.io/port annotation and no port named `metrics`: pass --port",
+                pod.name
+            ),
+        };
+        let api = kube::Api::namespaced(client, &ns);
+        let resp = kube_reach::portforward::http_get(&api, &pod.name, port, path, 512 << 20, Duration::from_secs(120)).await?;
+        if resp.status != 200 {
+            bail!(
+                "GET {path} on pod/{}:{port} answered HTTP {}: {}",
+                pod.name,
+                resp.status,
+                String::from_utf8_lossy(&resp.body[..resp.body.len().min(300)])
+            );
+        }
+        Ok(resp.body)
+    })
+}
+
+/// The metrics of a pod (port and path from its annotations or its `metrics` port).
+pub fn metrics_pod(target: &str, port: Option<u16>, kube: &KubeArgs) -> anyhow::Result<Vec<u8>> {
+    let path = "/metrics";
+    http_get_pod(target, port, path, kube)
+}
+
+fn preflight_cmd(args: PreflightArgs) -> anyhow::Result<u8> {
+    let op = match args.operation {
+        PreflightFor::Inspect => Operation::Inspect,
+        PreflightFor::Snapshot => Operation::SnapshotExec,
+        PreflightFor::Ephemeral => Operation::SnapshotEphemeral,
+        PreflightFor::Copy => Operation::Copy,
+        PreflightFor::PortForward => Operation::PortForward,
+    };
+    let (pre, ns) = runtime()?.block_on(async {
+        let (client, ns) = kube_reach::connect(&args.kube.options()).await?;
+        Ok::<_, anyhow::Error>((kube_reach::rbac::preflight(&client, &ns, op).await?, ns))
+    })?;
+    for w in pre.warnings() {
+        eprintln!("warning: {w}");
+    }
+    pre.require(op, &ns)?;
+    println!("all permissions for {op:?} are granted in namespace {ns}");
+    Ok(exit::OK)
+}
+
+/// Heap dump of a JVM in a pod into `out`: `jcmd` in the container (exec), or `triage jvm
+/// heapdump` from an ephemeral container (`--via ephemeral`); copied out with verification and
+/// deleted in the pod. Returns the local path.
+pub fn heapdump_pod(
+    target: &str,
+    pid: Option<u32>,
+    out: Option<&Path>,
+    kube: &KubeArgs,
+) -> anyhow::Result<PathBuf> {
+    let op = if kube.via == Via::Ephemeral {
+        Operation::SnapshotEphemeral
+    } else {
+        Operation::Copy
+    };
+    runtime()?.block_on(async {
+        let (client, ns, pod, exec) = exec_target(kube, target, op).await?;
+        let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
+        let dest = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(format!("heap-{}-{stamp}.hprof", pod.name)));
+        let remote = format!("/tmp/triage-heap-{stamp}.hprof");
+        let via = match kube.via {
+            Via::Exec => exec.clone(),
+            Via::Ephemeral => {
+                let image = kube.image.clone().ok_or_else(|| anyhow::anyhow!("--via ephemeral needs --image IMAGE"))?;
+                let spec = kube_reach::ephemeral::EphemeralSpec {
+                    image,
+                    command: Vec::new(),
+                    target_container: exec.container.clone(),
+                    timeout: Duration::from_secs(60),
+                };
+                kube_reach::ephemeral::start(&client, &ns, &pod, &spec).await?
+            }
+        };
+        let jvm_pid = match pid {
+            Some(p) => p,
+            None => first_jvm_pid(&via).await.unwrap_or(1),
+        };
+        let result = match kube.via {
+            Via::Exec => {
+                let r = kube_reach::exec::run(&via, &["jcmd", &jvm_pid.to_string(), "GC.heap_dump", &remote], 1 << 20).await?;
+                if r.command_missing() {
+                    bail!(
+                        "container {} of pod/{} has no jcmd: use --via ephemeral --image IMAGE (an image with triage) for a native attach",
+                        via.container,
+                        pod.name
+                    );
+                }
+                (r.exit_code, r.stdout, r.stderr)
+            }
+            Via::Ephemeral => {
+                let r = kube_reach::exec::run(
+                    &via,
+                    &[&kube.ephemeral_triage, "jvm", "heapdump", &format!("pid:{jvm_pid}"), "-o", &remote],
+                    1 << 20,
+                )
+                .await?;
+                if r.command_missing() {
+                    bail!("the ephemeral image has no `{}`: pass --ephemeral-triage PATH or an image with triage", kube.ephemeral_triage);
+                }
+                (r.exit_code, r.stdout, r.stderr)
+            }
+        };
+        if result.0 != 0 || String::from_utf8_lossy(&result.1).contains("Exception") {
+            bail!(
+                "the heap dump failed in pod/{} (exit code {}): {}{}",
+                pod.name,
+                result.0,
+                String::from_utf8_lossy(&result.1).trim(),
+                String::from_utf8_lossy(&result.2).trim()
+            );
+        }
+        let copied = kube_reach::copy::copy_file_out(&via, &remote, &dest).await;
+        let _ = kube_reach::exec::run(&via, &["rm", "-f", &remote], 1 << 16).await;
+        let copied = copied?;
+        if let kube_reach::copy::Verification::Unverified(why) = &copied.verification {
+            tracing::warn!("heap dump copy unverified: {why}");
+        }
+        Ok(copied.local_path)
+    })
+}
+
+/// Run a diagnostic command in a JVM of a pod (`Thread.print -l`, `GC.class_histogram`,
+/// `VM.flags`) and return its output: `jcmd` in the container, or `triage jvm jcmd` from an
+/// ephemeral container (`--via ephemeral`).
+pub fn jcmd_pod(
+    target: &str,
+    pid: Option<u32>,
+    command: &[String],
+    kube: &KubeArgs,
+) -> anyhow::Result<Vec<u8>> {
+    if command.is_empty() {
+        bail!("name a diagnostic command, e.g. Thread.print or GC.class_histogram");
+    }
+    let op = if kube.via == Via::Ephemeral {
+        Operation::SnapshotEphemeral
+    } else {
+        Operation::Copy
+    };
+    runtime()?.block_on(async {
+        let (client, ns, pod, exec) = exec_target(kube, target, op).await?;
+        let via = match kube.via {
+            Via::Exec => exec,
+            Via::Ephemeral => {
+                let image = kube.image.clone().ok_or_else(|| anyhow::anyhow!("--via ephemeral needs --image IMAGE"))?;
+                let spec = kube_reach::ephemeral::EphemeralSpec {
+                    image,
+                    command: Vec::new(),
+                    target_container: exec.container.clone(),
+                    timeout: Duration::from_secs(60),
+                };
+                kube_reach::ephemeral::start(&client, &ns, &pod, &spec).await?
+            }
+        };
+        let jvm_pid = match pid {
+            Some(p) => p,
+            None => first_jvm_pid(&via).await.unwrap_or(1),
+        };
+        let pid_arg = jvm_pid.to_string();
+        let pid_target = format!("pid:{jvm_pid}");
+        let mut argv: Vec<&str> = match kube.via {
+            Via::Exec => vec!["jcmd", &pid_arg],
+            Via::Ephemeral => vec![kube.ephemeral_triage.as_str(), "jvm", "jcmd", &pid_target, "--"],
+        };
+        argv.extend(command.iter().map(String::as_str));
+        let out = kube_reach::exec::run(&via, &argv, 256 << 20).await?;
+        if out.command_missing() {
+            bail!(
+                "`{}` is not in container {} of pod/{}: use --via ephemeral --image IMAGE (an image with triage)",
+                argv[0],
+                via.container,
+                pod.name
+            );
+        }
+        if out.exit_code != 0 {
+            bail!(
+                "{} in pod/{} exited with {}: {}{}",
+                argv.join(" "),
+                pod.name,
+                out.exit_code,
+                String::from_utf8_lossy(&out.stdout).trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(out.stdout)
+    })
+}
+
+/// The first JVM `jcmd -l` lists (other than jcmd itself).
+async fn first_jvm_pid(target: &ExecTarget) -> Option<u32> {
+    let out = kube_reach::exec::run(target, &["jcmd", "-l"], 1 << 20)
+        .await
+        .ok()?;
+    if out.exit_code != 0 {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.contains("sun.tools.jcmd") && !l.contains("jdk.jcmd"))
+        .find_map(|l| l.split_whitespace().next()?.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testcluster::{Background, ClusterConfig, PodSpec};
+
+    fn cluster(
+        test: &str,
+        specs: &[&str],
+        tweak: impl FnOnce(&mut ClusterConfig),
+    ) -> Option<Background> {
+        if !testkit::is_root() {
+            testkit::skip_or_fail(
+                test,
+                "the test server needs root (pid and mount namespaces)",
+            );
+            return None;
+        }
+        testkit::require_program("unshare", test)?;
+        let mut config = ClusterConfig::default();
+        for s in specs {
+            config.pods.extend(PodSpec::parse(s).expect("valid spec"));
+        }
+        tweak(&mut config);
+        Some(Background::start(config).expect("starting the test server"))
+    }
+
+    fn kube_args(c: &Background) -> KubeArgs {
+        KubeArgs {
+            kubeconfig: Some(c.kubeconfig_path()),
+            concurrency: 4,
+            log_bytes: 5_000_000,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn targets_are_recognised() {
+        assert!(is_kube_target("pod/web"));
+        assert!(is_kube_target("deploy/api"));
+        assert!(!is_kube_target("pid:12"));
+        assert!(!is_kube_target("host"));
+        assert_eq!(
+            split_remote("pod/web:/tmp/x").unwrap(),
+            ("pod/web".to_string(), "/tmp/x".to_string())
+        );
+        assert!(split_remote("pod/web:tmp/x").is_err());
+    }
+
+    #[test]
+    fn snapshot_of_a_deployment_writes_pod_data_logs_container_files_and_findings() {
+        let Some(c) = cluster(
+            "snapshot_of_a_deployment_writes_pod_data_logs_container_files_and_findings",
+            &[
+                "web,app=web,deploy=web,replicas=2,image=nginx:latest,secret-env=API_TOKEN/api/token:\
+                 echo 'dial tcp: lookup db.internal: Temporary failure in name resolution'; echo password=hunter2; exec sleep 1000",
+                "other,app=other:exec sleep 1000",
+            ],
+            |_| {},
+        ) else {
+            return;
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("b.tar.zst");
+        let code = snapshot_pod(Some("deploy/web"), &kube_args(&c), Some(&out), true).unwrap();
+        assert_eq!(code, exit::OK);
+        let reader = bundle::reader::BundleReader::open(&out).unwrap();
+        assert!(reader.verify().unwrap().is_clean());
+        let pods: serde_json::Value =
+            serde_json::from_slice(&reader.read_member("kubernetes/pods.json").unwrap()).unwrap();
+        let names: Vec<&str> = pods["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["web-0", "web-1"]);
+        let log =
+            String::from_utf8(reader.read_member("logs/default/web-0/main.log").unwrap()).unwrap();
+        assert!(
+            log.contains("Temporary failure in name resolution"),
+            "{log}"
+        );
+        // Redacted before it was written.
+        assert!(!log.contains("hunter2"), "{log}");
+        let snap: serde_json::Value = serde_json::from_slice(
+            &reader
+                .read_member("pods/default/web-0/main/snapshot.json")
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            snap["processes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["command"].as_str().unwrap_or("").contains("sleep 1000"))
+        );
+        assert!(
+            reader
+                .read_member("pods/default/web-0/main/raw/proc/meminfo")
+                .is_ok()
+        );
+        let owners: serde_json::Value = serde_json::from_slice(
+            &reader
+                .read_member("kubernetes/default/web-0/owners.json")
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(owners[1]["kind"], "Deployment");
+        let pod: serde_json::Value = serde_json::from_slice(
+            &reader
+                .read_member("kubernetes/default/web-0/pod.json")
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            pod["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]["name"],
+            "api"
+        );
+        let findings: serde_json::Value =
+            serde_json::from_slice(&reader.read_member("findings.json").unwrap()).unwrap();
+        let ids: Vec<&str> = findings["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap())
+            .collect();
+        for expected in ["L-DNS", "P-IMAGE-TAG", "P-PROBES", "P-RESOURCES"] {
+            assert!(ids.contains(&expected), "{expected} missing from {ids:?}");
+        }
+        let manifest = reader.manifest().unwrap();
+        assert!(manifest.collectors.iter().any(
+            |r| r.name == "exec default/web-1 main" && r.status == bundle::CollectorStatus::Ok
+        ));
+        // No Secret was read.
+        assert!(c.requests().iter().all(|r| !r.contains("/secrets")));
+    }
+
+    #[test]
+    fn denied_exec_names_the_missing_permission_and_keeps_nothing_half_written() {
+        let Some(c) = cluster(
+            "denied_exec_names_the_missing_permission_and_keeps_nothing_half_written",
+            &["web,app=web:exec sleep 1000"],
+            |cfg| cfg.deny = vec!["create pods/exec".into()],
+        ) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("b.tar.zst");
+        let err = snapshot_pod(Some("pod/web"), &kube_args(&c), Some(&out), false).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("create pods/exec") && msg.contains("docs/rbac.yaml"),
+            "{msg}"
+        );
+        assert!(!out.exists());
+        let err = copy_from_pod(
+            "pod/web:/etc/hostname",
+            &dir.path().join("h"),
+            &kube_args(&c),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("create pods/exec"), "{err:#}");
+    }
+
+    #[test]
+    fn copy_out_and_not_found_suggestions() {
+        let Some(c) = cluster(
+            "copy_out_and_not_found_suggestions",
+            &["web,app=web:echo hello > /tmp/f; exec sleep 1000"],
+            |_| {},
+        ) else {
+            return;
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f");
+        assert_eq!(
+            copy_from_pod("pod/web:/tmp/f", &dest, &kube_args(&c)).unwrap(),
+            exit::OK
+        );
+        assert_eq!(std::fs::read(&dest).unwrap(), b"hello\n");
+        let err =
+            copy_from_pod("pod/wbe:/tmp/f", &dir.path().join("g"), &kube_args(&c)).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("did you mean pod/web"),
+            "{err:#}"
+        );
+    }
+
+    const SLEEPER: &str = r#"
+public class Sleeper {
+    static byte[][] keep = new byte[32][];
+    public static void main(String[] args) throws Exception {
+        for (int i = 0; i < keep.length; i++) keep[i] = new byte[8 * 1024];
+        System.out.println("jvm up");
+        Thread.sleep(600_000);
+    }
+}
+"#;
+
+    #[test]
+    fn heap_dump_of_a_jvm_pod_by_exec_and_by_ephemeral_container() {
+        let test = "heap_dump_of_a_jvm_pod_by_exec_and_by_ephemeral_container";
+        let Some(java) = testkit::require_program("java", test) else {
+            return;
+        };
+        let Some(jcmd) = testkit::require_program("jcmd", test) else {
+            return;
+        };
+        let Some(classes) = testkit::compile_java(test, "Sleeper", SLEEPER) else {
+            return;
+        };
+        let spec = format!(
+            "jvm,app=jvm:exec {} -Xmx64m -cp {} Sleeper",
+            java.display(),
+            classes.path().display()
+        );
+        let Some(c) = cluster(test, &[&spec], |_| {}) else {
+            return;
+        };
+        let pod = c.cluster.pod("default", "jvm").unwrap();
+        let pid = pod.containers[0].exec_pid().unwrap();
+        for _ in 0..100 {
+            if std::fs::read_to_string(format!("/proc/{pid}/root/proc/1/cmdline"))
+                .is_ok_and(|s| s.contains("Sleeper"))
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(700));
+        let dir = tempfile::tempdir().unwrap();
+        let threads = jcmd_pod(
+            "pod/jvm",
+            None,
+            &["Thread.print".to_string()],
+            &kube_args(&c),
+        )
+        .unwrap();
+        assert!(
+            String::from_utf8_lossy(&threads).contains("\"main\""),
+            "{}",
+            String::from_utf8_lossy(&threads)
+        );
+        let by_exec = heapdump_pod(
+            "pod/jvm",
+            None,
+            Some(&dir.path().join("exec.hprof")),
+            &kube_args(&c),
+        )
+        .unwrap();
+        let data = std::fs::read(&by_exec).unwrap();
+        assert!(data.starts_with(b"JAVA PROFILE 1.0.2\0"));
+        // From an ephemeral container sharing the pid namespace, with the attach tool it carries
+        // (here the host's jcmd stands in for the image's triage: same attach protocol).
+        let args = KubeArgs {
+            via: Via::Ephemeral,
+            image: Some("triage:test".into()),
+            ..kube_args(&c)
+        };
+        let wrapper = dir.path().join("triage-in-image");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\n# jvm heapdump pid:N -o PATH: dump in the JVM's /tmp, stream it out through /proc/N/root\n\
+                 pid=${{3#pid:}}\n{} \"$pid\" GC.heap_dump /tmp/eph.hprof >&2 || exit 1\n\
+                 cat /proc/$pid/root/tmp/eph.hprof > \"$5\" && rm -f /proc/$pid/root/tmp/eph.hprof\n",
+                jcmd.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let args = KubeArgs {
+            ephemeral_triage: wrapper.display().to_string(),
+            ..args
+        };
+        let by_eph = heapdump_pod(
+            "pod/jvm",
+            Some(1),
+            Some(&dir.path().join("eph.hprof")),
+            &args,
+        )
+        .unwrap();
+        assert!(
+            std::fs::read(&by_eph)
+                .unwrap()
+                .starts_with(b"JAVA PROFILE 1.0.2\0")
+        );
+    }
+}
