@@ -6,9 +6,19 @@ mod synth;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let out = args.next().ok_or("usage: synth_profile OUT.pb.gz [STACKS] [FUNCTIONS] [MAX_DEPTH]")?;
-    let stacks: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(400_000);
-    let functions: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(20_000);
+    let out = args
+        .next()
+        .ok_or("usage: synth_profile OUT.pb.gz [STACKS] [FUNCTIONS] [MAX_DEPTH]")?;
+    let stacks: usize = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(400_000);
+    let functions: usize = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(20_000);
     let max_depth: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(64);
     let raw = synth::synthetic_cpu_profile_raw(&synth::SynthSpec {
         functions,
@@ -18,6 +28,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let gz = synth::gzip(&raw);
     std::fs::write(&out, &gz)?;
-    eprintln!("{out}: {} bytes uncompressed, {} bytes gzip-compressed", raw.len(), gz.len());
+    eprintln!(
+        "{out}: {} bytes uncompressed, {} bytes gzip-compressed",
+        raw.len(),
+        gz.len()
+    );
     Ok(())
 }

@@ -55,7 +55,10 @@ pub fn is_gzip(data: &[u8]) -> bool {
 
 /// Return the `profile.proto` bytes: `data` itself when it is not gzip-compressed, otherwise its
 /// decompression, stopping with [`Error::DecompressedTooLarge`] past `limits.max_decompressed_bytes`.
-pub fn decompress<'a>(data: &'a [u8], limits: &Limits) -> Result<std::borrow::Cow<'a, [u8]>, Error> {
+pub fn decompress<'a>(
+    data: &'a [u8],
+    limits: &Limits,
+) -> Result<std::borrow::Cow<'a, [u8]>, Error> {
     if !is_gzip(data) {
         if data.len() as u64 > limits.max_decompressed_bytes {
             return Err(Error::DecompressedTooLarge {
@@ -91,7 +94,10 @@ pub fn decompress<'a>(data: &'a [u8], limits: &Limits) -> Result<std::borrow::Co
 /// Read a profile from any reader (at most `limits.max_decompressed_bytes` compressed bytes are read).
 pub fn read_profile(mut reader: impl Read, limits: &Limits) -> Result<Profile, Error> {
     let mut data = Vec::new();
-    reader.by_ref().take(limits.max_decompressed_bytes.saturating_add(1)).read_to_end(&mut data)?;
+    reader
+        .by_ref()
+        .take(limits.max_decompressed_bytes.saturating_add(1))
+        .read_to_end(&mut data)?;
     if data.len() as u64 > limits.max_decompressed_bytes {
         return Err(Error::DecompressedTooLarge {
             limit_bytes: limits.max_decompressed_bytes,
@@ -183,7 +189,9 @@ pub(crate) fn walk_fields<'a>(
                 if len > remaining {
                     return Err(Error::Malformed {
                         offset: len_offset,
-                        what: format!("field {field}: length {len} but only {remaining} bytes remain"),
+                        what: format!(
+                            "field {field}: length {len} but only {remaining} bytes remain"
+                        ),
                     });
                 }
                 let bytes = &buf[pos..pos + len as usize];
@@ -219,7 +227,11 @@ pub(crate) fn element_offset(buf: &[u8], field: u32, nth: usize) -> usize {
     found.unwrap_or(0)
 }
 
-fn decode_message<M: Message + Default>(bytes: &[u8], what: impl FnOnce() -> String, offset: usize) -> Result<M, Error> {
+fn decode_message<M: Message + Default>(
+    bytes: &[u8],
+    what: impl FnOnce() -> String,
+    offset: usize,
+) -> Result<M, Error> {
     M::decode(bytes).map_err(|source| Error::Decode {
         what: what(),
         offset,
@@ -229,7 +241,11 @@ fn decode_message<M: Message + Default>(bytes: &[u8], what: impl FnOnce() -> Str
 
 fn check_count(what: &'static str, len: usize, limit: usize, offset: usize) -> Result<(), Error> {
     if len >= limit {
-        return Err(Error::TooMany { what, limit, offset });
+        return Err(Error::TooMany {
+            what,
+            limit,
+            offset,
+        });
     }
     Ok(())
 }
@@ -250,7 +266,8 @@ fn decode_wire(buf: &[u8], limits: &Limits) -> Result<(proto::Profile, Vec<Strin
     let mut strings: Vec<String> = Vec::new();
     walk_fields(buf, |field, offset, payload| {
         match field {
-            FIELD_SAMPLE_TYPE | FIELD_SAMPLE | FIELD_MAPPING | FIELD_LOCATION | FIELD_FUNCTION | FIELD_STRING | 11 => {
+            FIELD_SAMPLE_TYPE | FIELD_SAMPLE | FIELD_MAPPING | FIELD_LOCATION | FIELD_FUNCTION
+            | FIELD_STRING | 11 => {
                 let Payload::Bytes(bytes) = payload else {
                     return Err(Error::Malformed {
                         offset,
@@ -259,29 +276,48 @@ fn decode_wire(buf: &[u8], limits: &Limits) -> Result<(proto::Profile, Vec<Strin
                 };
                 match field {
                     FIELD_SAMPLE_TYPE => {
-                        check_count("sample types", p.sample_type.len(), limits.max_sample_types, offset)?;
+                        check_count(
+                            "sample types",
+                            p.sample_type.len(),
+                            limits.max_sample_types,
+                            offset,
+                        )?;
                         let n = p.sample_type.len();
-                        p.sample_type.push(decode_message(bytes, || format!("sample_type #{n}"), offset)?);
+                        p.sample_type.push(decode_message(
+                            bytes,
+                            || format!("sample_type #{n}"),
+                            offset,
+                        )?);
                     }
                     FIELD_SAMPLE => {
                         check_count("samples", p.sample.len(), limits.max_samples, offset)?;
                         let n = p.sample.len();
-                        p.sample.push(decode_message(bytes, || format!("sample #{n}"), offset)?);
+                        p.sample
+                            .push(decode_message(bytes, || format!("sample #{n}"), offset)?);
                     }
                     FIELD_MAPPING => {
                         check_count("mappings", p.mapping.len(), limits.max_mappings, offset)?;
                         let n = p.mapping.len();
-                        p.mapping.push(decode_message(bytes, || format!("mapping #{n}"), offset)?);
+                        p.mapping
+                            .push(decode_message(bytes, || format!("mapping #{n}"), offset)?);
                     }
                     FIELD_LOCATION => {
                         check_count("locations", p.location.len(), limits.max_locations, offset)?;
                         let n = p.location.len();
-                        p.location.push(decode_message(bytes, || format!("location #{n}"), offset)?);
+                        p.location.push(decode_message(
+                            bytes,
+                            || format!("location #{n}"),
+                            offset,
+                        )?);
                     }
                     FIELD_FUNCTION => {
                         check_count("functions", p.function.len(), limits.max_functions, offset)?;
                         let n = p.function.len();
-                        p.function.push(decode_message(bytes, || format!("function #{n}"), offset)?);
+                        p.function.push(decode_message(
+                            bytes,
+                            || format!("function #{n}"),
+                            offset,
+                        )?);
                     }
                     FIELD_STRING => {
                         check_count("strings", strings.len(), limits.max_strings, offset)?;
@@ -292,7 +328,8 @@ fn decode_wire(buf: &[u8], limits: &Limits) -> Result<(proto::Profile, Vec<Strin
                         strings.push(s);
                     }
                     _ => {
-                        p.period_type = Some(decode_message(bytes, || "period_type".to_string(), offset)?);
+                        p.period_type =
+                            Some(decode_message(bytes, || "period_type".to_string(), offset)?);
                     }
                 }
             }
@@ -415,14 +452,21 @@ mod tests {
             enc.write_all(&zeros).unwrap();
         }
         let bomb = enc.finish().unwrap();
-        assert!(bomb.len() < 200 * 1024, "64 MiB of zeros compress to {} bytes", bomb.len());
+        assert!(
+            bomb.len() < 200 * 1024,
+            "64 MiB of zeros compress to {} bytes",
+            bomb.len()
+        );
         let limits = Limits {
             max_decompressed_bytes: 8 << 20,
             ..Limits::default()
         };
         match decompress(&bomb, &limits) {
             Err(Error::DecompressedTooLarge { limit_bytes }) => assert_eq!(limit_bytes, 8 << 20),
-            other => panic!("expected DecompressedTooLarge, got {:?}", other.map(|d| d.len())),
+            other => panic!(
+                "expected DecompressedTooLarge, got {:?}",
+                other.map(|d| d.len())
+            ),
         }
     }
 
@@ -450,7 +494,11 @@ mod tests {
             ..Limits::default()
         };
         match decode_wire(&buf, &limits) {
-            Err(Error::TooMany { what, limit, offset }) => {
+            Err(Error::TooMany {
+                what,
+                limit,
+                offset,
+            }) => {
                 assert_eq!((what, limit, offset), ("samples", 3, 6));
             }
             other => panic!("unexpected {:?}", other.map(|_| ())),

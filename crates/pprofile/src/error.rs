@@ -9,7 +9,9 @@ pub enum Error {
     Io(#[from] std::io::Error),
 
     /// The gzip stream is damaged.
-    #[error("the gzip stream is corrupt after {decompressed_bytes} decompressed bytes: {source}; the file is truncated or not a profile")]
+    #[error(
+        "the gzip stream is corrupt after {decompressed_bytes} decompressed bytes: {source}; the file is truncated or not a profile"
+    )]
     Gzip {
         decompressed_bytes: u64,
         source: std::io::Error,
@@ -35,7 +37,9 @@ pub enum Error {
     },
 
     /// More elements of one kind than [`crate::Limits`] allows.
-    #[error("the profile has more than {limit} {what} (limit reached at byte {offset}); raise the limit if the profile is genuine")]
+    #[error(
+        "the profile has more than {limit} {what} (limit reached at byte {offset}); raise the limit if the profile is genuine"
+    )]
     TooMany {
         what: &'static str,
         limit: usize,
@@ -43,7 +47,9 @@ pub enum Error {
     },
 
     /// The string table is empty.
-    #[error("the string table is empty; profile.proto requires at least the empty string at index 0")]
+    #[error(
+        "the string table is empty; profile.proto requires at least the empty string at index 0"
+    )]
     EmptyStringTable,
 
     /// The string table does not start with "".
@@ -54,7 +60,9 @@ pub enum Error {
     StringTableFirstNotEmpty { offset: usize, first: String },
 
     /// A string index points outside the string table.
-    #[error("{what} at byte {offset}: string index {index} is outside the string table ({table_len} entries)")]
+    #[error(
+        "{what} at byte {offset}: string index {index} is outside the string table ({table_len} entries)"
+    )]
     StringIndexOutOfRange {
         what: String,
         offset: usize,
@@ -81,7 +89,9 @@ pub enum Error {
     },
 
     /// A sample has a different number of values than there are sample types.
-    #[error("sample #{index} at byte {offset} has {got} values but the profile declares {want} sample types")]
+    #[error(
+        "sample #{index} at byte {offset} has {got} values but the profile declares {want} sample types"
+    )]
     ValueCount {
         index: usize,
         offset: usize,
@@ -95,7 +105,10 @@ pub enum Error {
 
     /// `--sample-type` named something the profile does not have.
     #[error("sample type {asked:?} is not in this profile; it has: {}", available.join(", "))]
-    UnknownSampleType { asked: String, available: Vec<String> },
+    UnknownSampleType {
+        asked: String,
+        available: Vec<String>,
+    },
 
     /// The base profile of a diff cannot be compared with the profile.
     #[error("the base profile cannot be compared: {0}")]

@@ -37,7 +37,7 @@ pub use decode::{Limits, decompress, is_gzip, parse_profile, read_profile};
 pub use error::Error;
 pub use profile::{Frame, Profile, SampleType};
 pub use stacks::{
-    FlameOptions, FoldedStack, SampleSet, StackGroup, diff_flame_graph_svg, flame_graph_svg, folded_stacks, group_by_stack,
-    write_folded,
+    FlameOptions, FoldedStack, SampleSet, StackGroup, diff_flame_graph_svg, flame_graph_svg,
+    folded_stacks, group_by_stack, write_folded,
 };
 pub use top::{Inlining, TopOptions, TopReport, TopRow, top_functions};

@@ -16,36 +16,116 @@ const UNIT_TYPES: [UnitType; 3] = [
     UnitType {
         default: ("B", 1.0),
         units: &[
-            Unit { canonical: "B", aliases: &["b", "byte"], factor: 1.0 },
-            Unit { canonical: "kB", aliases: &["kb", "kbyte", "kilobyte"], factor: (1u64 << 10) as f64 },
-            Unit { canonical: "MB", aliases: &["mb", "mbyte", "megabyte"], factor: (1u64 << 20) as f64 },
-            Unit { canonical: "GB", aliases: &["gb", "gbyte", "gigabyte"], factor: (1u64 << 30) as f64 },
-            Unit { canonical: "TB", aliases: &["tb", "tbyte", "terabyte"], factor: (1u64 << 40) as f64 },
-            Unit { canonical: "PB", aliases: &["pb", "pbyte", "petabyte"], factor: (1u64 << 50) as f64 },
+            Unit {
+                canonical: "B",
+                aliases: &["b", "byte"],
+                factor: 1.0,
+            },
+            Unit {
+                canonical: "kB",
+                aliases: &["kb", "kbyte", "kilobyte"],
+                factor: (1u64 << 10) as f64,
+            },
+            Unit {
+                canonical: "MB",
+                aliases: &["mb", "mbyte", "megabyte"],
+                factor: (1u64 << 20) as f64,
+            },
+            Unit {
+                canonical: "GB",
+                aliases: &["gb", "gbyte", "gigabyte"],
+                factor: (1u64 << 30) as f64,
+            },
+            Unit {
+                canonical: "TB",
+                aliases: &["tb", "tbyte", "terabyte"],
+                factor: (1u64 << 40) as f64,
+            },
+            Unit {
+                canonical: "PB",
+                aliases: &["pb", "pbyte", "petabyte"],
+                factor: (1u64 << 50) as f64,
+            },
         ],
     },
     UnitType {
         default: ("s", 1e9),
         units: &[
-            Unit { canonical: "ns", aliases: &["ns", "nanosecond"], factor: 1.0 },
-            Unit { canonical: "us", aliases: &["μs", "us", "microsecond"], factor: 1e3 },
-            Unit { canonical: "ms", aliases: &["ms", "millisecond"], factor: 1e6 },
-            Unit { canonical: "s", aliases: &["s", "sec", "second"], factor: 1e9 },
-            Unit { canonical: "hrs", aliases: &["hour", "hr"], factor: 3600e9 },
+            Unit {
+                canonical: "ns",
+                aliases: &["ns", "nanosecond"],
+                factor: 1.0,
+            },
+            Unit {
+                canonical: "us",
+                aliases: &["μs", "us", "microsecond"],
+                factor: 1e3,
+            },
+            Unit {
+                canonical: "ms",
+                aliases: &["ms", "millisecond"],
+                factor: 1e6,
+            },
+            Unit {
+                canonical: "s",
+                aliases: &["s", "sec", "second"],
+                factor: 1e9,
+            },
+            Unit {
+                canonical: "hrs",
+                aliases: &["hour", "hr"],
+                factor: 3600e9,
+            },
         ],
     },
     UnitType {
         default: ("GCU", 1.0),
         units: &[
-            Unit { canonical: "n*GCU", aliases: &["nanogcu"], factor: 1e-9 },
-            Unit { canonical: "u*GCU", aliases: &["microgcu"], factor: 1e-6 },
-            Unit { canonical: "m*GCU", aliases: &["milligcu"], factor: 1e-3 },
-            Unit { canonical: "GCU", aliases: &["gcu"], factor: 1.0 },
-            Unit { canonical: "k*GCU", aliases: &["kilogcu"], factor: 1e3 },
-            Unit { canonical: "M*GCU", aliases: &["megagcu"], factor: 1e6 },
-            Unit { canonical: "G*GCU", aliases: &["gigagcu"], factor: 1e9 },
-            Unit { canonical: "T*GCU", aliases: &["teragcu"], factor: 1e12 },
-            Unit { canonical: "P*GCU", aliases: &["petagcu"], factor: 1e15 },
+            Unit {
+                canonical: "n*GCU",
+                aliases: &["nanogcu"],
+                factor: 1e-9,
+            },
+            Unit {
+                canonical: "u*GCU",
+                aliases: &["microgcu"],
+                factor: 1e-6,
+            },
+            Unit {
+                canonical: "m*GCU",
+                aliases: &["milligcu"],
+                factor: 1e-3,
+            },
+            Unit {
+                canonical: "GCU",
+                aliases: &["gcu"],
+                factor: 1.0,
+            },
+            Unit {
+                canonical: "k*GCU",
+                aliases: &["kilogcu"],
+                factor: 1e3,
+            },
+            Unit {
+                canonical: "M*GCU",
+                aliases: &["megagcu"],
+                factor: 1e6,
+            },
+            Unit {
+                canonical: "G*GCU",
+                aliases: &["gigagcu"],
+                factor: 1e9,
+            },
+            Unit {
+                canonical: "T*GCU",
+                aliases: &["teragcu"],
+                factor: 1e12,
+            },
+            Unit {
+                canonical: "P*GCU",
+                aliases: &["petagcu"],
+                factor: 1e15,
+            },
         ],
     },
 ];
@@ -54,7 +134,11 @@ impl UnitType {
     fn sniff(&self, unit: &str) -> Option<&Unit> {
         let lower = unit.to_lowercase();
         // Go trims a plural `s` when the byte length exceeds 2 (so "μs", three bytes, never matches).
-        let unit = if lower.len() > 2 { lower.strip_suffix('s').unwrap_or(&lower) } else { &lower };
+        let unit = if lower.len() > 2 {
+            lower.strip_suffix('s').unwrap_or(&lower)
+        } else {
+            &lower
+        };
         self.units.iter().find(|u| u.aliases.contains(&unit))
     }
 
@@ -67,14 +151,21 @@ impl UnitType {
                 name = u.canonical;
             }
         }
-        if factor == 0.0 { None } else { Some((value / factor, name)) }
+        if factor == 0.0 {
+            None
+        } else {
+            Some((value / factor, name))
+        }
     }
 
     fn convert(&self, value: i64, from: &str, to: &str) -> Option<(f64, &'static str)> {
         let from = self.sniff(from)?;
         let v = value as f64 * from.factor;
         if to == "minimum" || to == "auto" {
-            return Some(self.auto_scale(v).unwrap_or((v / self.default.1, self.default.0)));
+            return Some(
+                self.auto_scale(v)
+                    .unwrap_or((v / self.default.1, self.default.0)),
+            );
         }
         match self.sniff(to) {
             Some(to) => Some((v / to.factor, to.canonical)),
@@ -151,7 +242,10 @@ fn go_format_g2(value: f64) -> String {
     let decimals = (1 - exponent).max(0) as usize;
     let fixed = format!("{value:.decimals$}");
     if fixed.contains('.') {
-        fixed.trim_end_matches('0').trim_end_matches('.').to_string()
+        fixed
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
     } else {
         fixed
     }
@@ -160,14 +254,22 @@ fn go_format_g2(value: f64) -> String {
 /// pprof's output-unit choice for a report (`-unit=minimum`): the unit of the smallest non-zero
 /// value, unless that is 100× below the total, in which case a unit fitting 100× the minimum.
 pub fn select_output_unit(sample_unit: &str, min_nonzero_value: i64, total: i64) -> String {
-    let min_value = if min_nonzero_value == 0 { total } else { min_nonzero_value };
+    let min_value = if min_nonzero_value == 0 {
+        total
+    } else {
+        min_nonzero_value
+    };
     let (_, min_unit) = scale(min_value, sample_unit, "minimum");
     let (_, max_unit) = scale(total, sample_unit, "minimum");
     let mut unit = min_unit.clone();
     if min_unit != max_unit && min_value.saturating_mul(100) < total {
         unit = scale(min_value.saturating_mul(100), sample_unit, "minimum").1;
     }
-    if unit.is_empty() { sample_unit.to_string() } else { unit }
+    if unit.is_empty() {
+        sample_unit.to_string()
+    } else {
+        unit
+    }
 }
 
 #[cfg(test)]
@@ -200,9 +302,18 @@ mod tests {
 
     #[test]
     fn output_unit_follows_pprof() {
-        assert_eq!(select_output_unit("nanoseconds", 10_000_000, 500_000_000), "ms");
-        assert_eq!(select_output_unit("nanoseconds", 10_000_000, 2_000_000_000), "s");
-        assert_eq!(select_output_unit("nanoseconds", 10_000_000, 20_000_000_000), "s");
+        assert_eq!(
+            select_output_unit("nanoseconds", 10_000_000, 500_000_000),
+            "ms"
+        );
+        assert_eq!(
+            select_output_unit("nanoseconds", 10_000_000, 2_000_000_000),
+            "s"
+        );
+        assert_eq!(
+            select_output_unit("nanoseconds", 10_000_000, 20_000_000_000),
+            "s"
+        );
         assert_eq!(select_output_unit("count", 3, 100), "count");
         assert_eq!(select_output_unit("bytes", 512 * 1024, 10 << 20), "kB");
     }

@@ -77,7 +77,10 @@ impl NodeKey<'_> {
         if !self.name.is_empty() {
             self.name.to_string()
         } else if !self.objfile.is_empty() {
-            format!("[{}]", self.objfile.rsplit('/').next().unwrap_or(self.objfile))
+            format!(
+                "[{}]",
+                self.objfile.rsplit('/').next().unwrap_or(self.objfile)
+            )
         } else {
             "<unknown>".to_string()
         }

@@ -2,7 +2,10 @@
 
 use std::collections::HashMap;
 
-use crate::decode::{self, FIELD_FUNCTION, FIELD_LOCATION, FIELD_MAPPING, FIELD_SAMPLE, FIELD_SAMPLE_TYPE, element_offset};
+use crate::decode::{
+    self, FIELD_FUNCTION, FIELD_LOCATION, FIELD_MAPPING, FIELD_SAMPLE, FIELD_SAMPLE_TYPE,
+    element_offset,
+};
 use crate::error::Error;
 use crate::proto;
 
@@ -15,7 +18,10 @@ pub(crate) enum IdIndex {
 impl IdIndex {
     fn get(&self, id: u64) -> Option<u32> {
         match self {
-            IdIndex::Dense(table) => table.get(usize::try_from(id).ok()?).copied().filter(|&i| i != u32::MAX),
+            IdIndex::Dense(table) => table
+                .get(usize::try_from(id).ok()?)
+                .copied()
+                .filter(|&i| i != u32::MAX),
             IdIndex::Sparse(map) => map.get(&id).copied(),
         }
     }
@@ -56,7 +62,11 @@ pub struct Frame {
 }
 
 impl Profile {
-    pub(crate) fn validate(mut p: proto::Profile, strings: Vec<String>, buf: &[u8]) -> Result<Profile, Error> {
+    pub(crate) fn validate(
+        mut p: proto::Profile,
+        strings: Vec<String>,
+        buf: &[u8],
+    ) -> Result<Profile, Error> {
         if strings.is_empty() {
             return Err(Error::EmptyStringTable);
         }
@@ -70,7 +80,11 @@ impl Profile {
         let check = |index: i64, what: &dyn Fn() -> (String, u32, usize)| -> Result<(), Error> {
             if index < 0 || index as u64 >= n_strings as u64 {
                 let (what, field, nth) = what();
-                let offset = if field == 0 { 0 } else { element_offset(buf, field, nth) };
+                let offset = if field == 0 {
+                    0
+                } else {
+                    element_offset(buf, field, nth)
+                };
                 return Err(Error::StringIndexOutOfRange {
                     what,
                     offset,
@@ -84,8 +98,12 @@ impl Profile {
             return Err(Error::NoSampleTypes);
         }
         for (i, st) in p.sample_type.iter().enumerate() {
-            check(st.r#type, &|| (format!("sample_type #{i} type"), FIELD_SAMPLE_TYPE, i))?;
-            check(st.unit, &|| (format!("sample_type #{i} unit"), FIELD_SAMPLE_TYPE, i))?;
+            check(st.r#type, &|| {
+                (format!("sample_type #{i} type"), FIELD_SAMPLE_TYPE, i)
+            })?;
+            check(st.unit, &|| {
+                (format!("sample_type #{i} unit"), FIELD_SAMPLE_TYPE, i)
+            })?;
         }
         if let Some(pt) = &p.period_type {
             check(pt.r#type, &|| ("period_type type".into(), 0, 0))?;
@@ -93,23 +111,70 @@ impl Profile {
         }
         check(p.drop_frames, &|| ("drop_frames".into(), 0, 0))?;
         check(p.keep_frames, &|| ("keep_frames".into(), 0, 0))?;
-        check(p.default_sample_type, &|| ("default_sample_type".into(), 0, 0))?;
+        check(p.default_sample_type, &|| {
+            ("default_sample_type".into(), 0, 0)
+        })?;
         for (i, &c) in p.comment.iter().enumerate() {
             check(c, &|| (format!("comment #{i}"), 0, 0))?;
         }
         for (i, m) in p.mapping.iter().enumerate() {
-            check(m.filename, &|| (format!("mapping #{i} (id {}) filename", m.id), FIELD_MAPPING, i))?;
-            check(m.build_id, &|| (format!("mapping #{i} (id {}) build_id", m.id), FIELD_MAPPING, i))?;
+            check(m.filename, &|| {
+                (
+                    format!("mapping #{i} (id {}) filename", m.id),
+                    FIELD_MAPPING,
+                    i,
+                )
+            })?;
+            check(m.build_id, &|| {
+                (
+                    format!("mapping #{i} (id {}) build_id", m.id),
+                    FIELD_MAPPING,
+                    i,
+                )
+            })?;
         }
         for (i, f) in p.function.iter().enumerate() {
-            check(f.name, &|| (format!("function #{i} (id {}) name", f.id), FIELD_FUNCTION, i))?;
-            check(f.system_name, &|| (format!("function #{i} (id {}) system_name", f.id), FIELD_FUNCTION, i))?;
-            check(f.filename, &|| (format!("function #{i} (id {}) filename", f.id), FIELD_FUNCTION, i))?;
+            check(f.name, &|| {
+                (
+                    format!("function #{i} (id {}) name", f.id),
+                    FIELD_FUNCTION,
+                    i,
+                )
+            })?;
+            check(f.system_name, &|| {
+                (
+                    format!("function #{i} (id {}) system_name", f.id),
+                    FIELD_FUNCTION,
+                    i,
+                )
+            })?;
+            check(f.filename, &|| {
+                (
+                    format!("function #{i} (id {}) filename", f.id),
+                    FIELD_FUNCTION,
+                    i,
+                )
+            })?;
         }
 
-        let mapping_index = decode::build_id_index(p.mapping.iter().map(|m| m.id), "mapping", FIELD_MAPPING, buf)?;
-        let function_index = decode::build_id_index(p.function.iter().map(|f| f.id), "function", FIELD_FUNCTION, buf)?;
-        let location_index = decode::build_id_index(p.location.iter().map(|l| l.id), "location", FIELD_LOCATION, buf)?;
+        let mapping_index = decode::build_id_index(
+            p.mapping.iter().map(|m| m.id),
+            "mapping",
+            FIELD_MAPPING,
+            buf,
+        )?;
+        let function_index = decode::build_id_index(
+            p.function.iter().map(|f| f.id),
+            "function",
+            FIELD_FUNCTION,
+            buf,
+        )?;
+        let location_index = decode::build_id_index(
+            p.location.iter().map(|l| l.id),
+            "location",
+            FIELD_LOCATION,
+            buf,
+        )?;
 
         for (i, loc) in p.location.iter_mut().enumerate() {
             if loc.mapping_id != 0 {
@@ -159,9 +224,15 @@ impl Profile {
                 *id = u64::from(l);
             }
             for label in &s.label {
-                check(label.key, &|| (format!("sample #{i} label key"), FIELD_SAMPLE, i))?;
-                check(label.str, &|| (format!("sample #{i} label value"), FIELD_SAMPLE, i))?;
-                check(label.num_unit, &|| (format!("sample #{i} label unit"), FIELD_SAMPLE, i))?;
+                check(label.key, &|| {
+                    (format!("sample #{i} label key"), FIELD_SAMPLE, i)
+                })?;
+                check(label.str, &|| {
+                    (format!("sample #{i} label value"), FIELD_SAMPLE, i)
+                })?;
+                check(label.num_unit, &|| {
+                    (format!("sample #{i} label unit"), FIELD_SAMPLE, i)
+                })?;
             }
         }
         let base_start = p.sample.len();
@@ -263,12 +334,20 @@ impl Profile {
 
     /// The main binary's path (first mapping), when known.
     pub fn main_binary(&self) -> Option<&str> {
-        self.proto.mapping.first().map(|m| self.str(m.filename)).filter(|s| !s.is_empty())
+        self.proto
+            .mapping
+            .first()
+            .map(|m| self.str(m.filename))
+            .filter(|s| !s.is_empty())
     }
 
     /// The main binary's build id, when known.
     pub fn build_id(&self) -> Option<&str> {
-        self.proto.mapping.first().map(|m| self.str(m.build_id)).filter(|s| !s.is_empty())
+        self.proto
+            .mapping
+            .first()
+            .map(|m| self.str(m.build_id))
+            .filter(|s| !s.is_empty())
     }
 
     /// True for a goroutine profile (one sample type, `goroutine`/`count`).
@@ -288,7 +367,12 @@ impl Profile {
         let mut total: i64 = 0;
         let mut base_total: i64 = 0;
         for (i, s) in self.proto.sample.iter().enumerate() {
-            let v = s.value.get(sample_index).copied().unwrap_or(0).wrapping_abs();
+            let v = s
+                .value
+                .get(sample_index)
+                .copied()
+                .unwrap_or(0)
+                .wrapping_abs();
             total = total.wrapping_add(v);
             if i >= self.base_start {
                 base_total = base_total.wrapping_add(v);
@@ -326,7 +410,11 @@ impl Profile {
                 let f = &self.proto.function[(line.function_id - 1) as usize];
                 let name = self.str(f.name);
                 Frame {
-                    function: if name.is_empty() { self.unnamed(loc) } else { name.to_string() },
+                    function: if name.is_empty() {
+                        self.unnamed(loc)
+                    } else {
+                        name.to_string()
+                    },
                     file: self.str(f.filename).to_string(),
                     line: line.line,
                 }
@@ -372,36 +460,46 @@ impl Profile {
             }
         }
         if self.has_diff_base() {
-            return Err(Error::IncompatibleBase("the profile already has a base subtracted".into()));
+            return Err(Error::IncompatibleBase(
+                "the profile already has a base subtracted".into(),
+            ));
         }
         let string_offset = self.strings.len() as i64;
         let function_offset = self.proto.function.len() as u64;
         let mapping_offset = self.proto.mapping.len() as u64;
         let location_offset = self.proto.location.len() as u64;
-        let Profile { proto: b, strings, .. } = base;
+        let Profile {
+            proto: b, strings, ..
+        } = base;
         self.strings.extend(strings);
-        self.proto.function.extend(b.function.into_iter().map(|mut f| {
-            f.name += string_offset;
-            f.system_name += string_offset;
-            f.filename += string_offset;
-            f
-        }));
-        self.proto.mapping.extend(b.mapping.into_iter().map(|mut m| {
-            m.filename += string_offset;
-            m.build_id += string_offset;
-            m
-        }));
-        self.proto.location.extend(b.location.into_iter().map(|mut l| {
-            if l.mapping_id != 0 {
-                l.mapping_id += mapping_offset;
-            }
-            for line in &mut l.line {
-                if line.function_id != 0 {
-                    line.function_id += function_offset;
+        self.proto
+            .function
+            .extend(b.function.into_iter().map(|mut f| {
+                f.name += string_offset;
+                f.system_name += string_offset;
+                f.filename += string_offset;
+                f
+            }));
+        self.proto
+            .mapping
+            .extend(b.mapping.into_iter().map(|mut m| {
+                m.filename += string_offset;
+                m.build_id += string_offset;
+                m
+            }));
+        self.proto
+            .location
+            .extend(b.location.into_iter().map(|mut l| {
+                if l.mapping_id != 0 {
+                    l.mapping_id += mapping_offset;
                 }
-            }
-            l
-        }));
+                for line in &mut l.line {
+                    if line.function_id != 0 {
+                        line.function_id += function_offset;
+                    }
+                }
+                l
+            }));
         self.base_start = self.proto.sample.len();
         self.proto.sample.extend(b.sample.into_iter().map(|mut s| {
             for id in &mut s.location_id {
@@ -438,7 +536,11 @@ impl Profile {
         };
         let drop_rx = compile("drop_frames", &drop)?;
         let keep = self.str(self.proto.keep_frames).to_string();
-        let keep_rx = if keep.is_empty() { None } else { Some(compile("keep_frames", &keep)?) };
+        let keep_rx = if keep.is_empty() {
+            None
+        } else {
+            Some(compile("keep_frames", &keep)?)
+        };
 
         let mut prune = vec![false; self.proto.location.len()];
         let mut prune_beneath = vec![false; self.proto.location.len()];
@@ -453,7 +555,8 @@ impl Profile {
                     continue;
                 }
                 let simple = simplify_function_name(name);
-                if drop_rx.is_match(simple) && !keep_rx.as_ref().is_some_and(|k| k.is_match(simple)) {
+                if drop_rx.is_match(simple) && !keep_rx.as_ref().is_some_and(|k| k.is_match(simple))
+                {
                     hit = Some(i);
                     break;
                 }
@@ -523,7 +626,13 @@ mod tests {
     fn simplify_keeps_reserved_parentheses() {
         assert_eq!(simplify_function_name("main.work"), "main.work");
         assert_eq!(simplify_function_name(".foo(int)"), "foo");
-        assert_eq!(simplify_function_name("(anonymous namespace)::f(int)"), "(anonymous namespace)::f");
-        assert_eq!(simplify_function_name("Foo::operator()(int)"), "Foo::operator()");
+        assert_eq!(
+            simplify_function_name("(anonymous namespace)::f(int)"),
+            "(anonymous namespace)::f"
+        );
+        assert_eq!(
+            simplify_function_name("Foo::operator()(int)"),
+            "Foo::operator()"
+        );
     }
 }

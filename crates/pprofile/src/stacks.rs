@@ -41,7 +41,11 @@ fn folded_frame_name(name: &str) -> std::borrow::Cow<'_, str> {
 pub fn folded_stacks(profile: &Profile, sample_index: usize, set: SampleSet) -> Vec<FoldedStack> {
     let p = &profile.proto;
     let table = NodeTable::new(profile);
-    let names: Vec<String> = table.keys.iter().map(|k| folded_frame_name(&k.printable()).into_owned()).collect();
+    let names: Vec<String> = table
+        .keys
+        .iter()
+        .map(|k| folded_frame_name(&k.printable()).into_owned())
+        .collect();
     let mut sums: FxMap<Vec<u32>, i64> = FxMap::default();
     let mut stack: Vec<u32> = Vec::new();
     for (i, sample) in p.sample.iter().enumerate() {
@@ -49,7 +53,12 @@ pub fn folded_stacks(profile: &Profile, sample_index: usize, set: SampleSet) -> 
         let w = match (set, is_base) {
             (SampleSet::All, _) => sample.value.get(sample_index).copied().unwrap_or(0),
             (SampleSet::Profile, false) => sample.value.get(sample_index).copied().unwrap_or(0),
-            (SampleSet::Base, true) => sample.value.get(sample_index).copied().unwrap_or(0).wrapping_neg(),
+            (SampleSet::Base, true) => sample
+                .value
+                .get(sample_index)
+                .copied()
+                .unwrap_or(0)
+                .wrapping_neg(),
             _ => 0,
         };
         if w == 0 || sample.location_id.is_empty() {
@@ -103,7 +112,11 @@ pub struct FlameOptions {
 
 /// Render a flame graph SVG from folded stacks with inferno. Negative values (a diff) are not
 /// drawable this way: use [`diff_flame_graph_svg`].
-pub fn flame_graph_svg(stacks: &[FoldedStack], options: &FlameOptions, out: impl Write) -> Result<(), Error> {
+pub fn flame_graph_svg(
+    stacks: &[FoldedStack],
+    options: &FlameOptions,
+    out: impl Write,
+) -> Result<(), Error> {
     let lines: Vec<String> = stacks
         .iter()
         .filter(|s| s.value > 0)
@@ -117,7 +130,8 @@ pub fn flame_graph_svg(stacks: &[FoldedStack], options: &FlameOptions, out: impl
     let mut opts = inferno::flamegraph::Options::default();
     opts.title = options.title.clone();
     opts.count_name = options.count_name.clone();
-    inferno::flamegraph::from_lines(&mut opts, lines.iter().map(String::as_str), out).map_err(Error::Flame)
+    inferno::flamegraph::from_lines(&mut opts, lines.iter().map(String::as_str), out)
+        .map_err(Error::Flame)
 }
 
 /// Render a differential flame graph (inferno's red/blue colouring: red grew, blue shrank) from the
@@ -142,7 +156,9 @@ pub fn diff_flame_graph_svg(
     .map_err(Error::Flame)?;
     let merged = String::from_utf8_lossy(&merged);
     if merged.trim().is_empty() {
-        return Err(Error::Flame(std::io::Error::other("neither profile has samples for this sample type: nothing to draw")));
+        return Err(Error::Flame(std::io::Error::other(
+            "neither profile has samples for this sample type: nothing to draw",
+        )));
     }
     let mut opts = inferno::flamegraph::Options::default();
     opts.title = options.title.clone();
@@ -168,8 +184,10 @@ pub struct StackGroup {
 /// group with thousands of goroutines.
 pub fn group_by_stack(profile: &Profile, sample_index: usize) -> Vec<StackGroup> {
     let p = &profile.proto;
-    let mut sums: FxMap<Vec<(u64, i64, u64)>, (i64, usize)> = FxMap::default();
-    let mut key: Vec<(u64, i64, u64)> = Vec::new();
+    // A frame is (function index + 1, line, location index when there is no function).
+    type FrameKey = (u64, i64, u64);
+    let mut sums: FxMap<Vec<FrameKey>, (i64, usize)> = FxMap::default();
+    let mut key: Vec<FrameKey> = Vec::new();
     for (i, sample) in p.sample.iter().enumerate() {
         let w = sample.value.get(sample_index).copied().unwrap_or(0);
         if w == 0 {

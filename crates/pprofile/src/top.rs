@@ -101,10 +101,16 @@ impl TopReport {
                 };
                 [
                     self.format_value(row.flat),
-                    measure::percentage(row.flat, self.total).trim_start().to_string(),
-                    measure::percentage(flat_sum, self.total).trim_start().to_string(),
+                    measure::percentage(row.flat, self.total)
+                        .trim_start()
+                        .to_string(),
+                    measure::percentage(flat_sum, self.total)
+                        .trim_start()
+                        .to_string(),
                     self.format_value(row.cum),
-                    measure::percentage(row.cum, self.total).trim_start().to_string(),
+                    measure::percentage(row.cum, self.total)
+                        .trim_start()
+                        .to_string(),
                     name,
                 ]
             })
@@ -122,7 +128,11 @@ impl TopReport {
         )];
         if self.total != 0 {
             if self.dropped_nodes > 0 {
-                let noun = if self.dropped_nodes > 1 { "nodes" } else { "node" };
+                let noun = if self.dropped_nodes > 1 {
+                    "nodes"
+                } else {
+                    "node"
+                };
                 lines.push(format!(
                     "Dropped {} {noun} (cum <= {})",
                     self.dropped_nodes,
@@ -144,7 +154,9 @@ impl TopReport {
 /// Compute the top-functions report.
 pub fn top_functions(profile: &Profile, options: &TopOptions) -> TopReport {
     let p = &profile.proto;
-    let idx = options.sample_index.min(p.sample_type.len().saturating_sub(1));
+    let idx = options
+        .sample_index
+        .min(p.sample_type.len().saturating_sub(1));
     let table = NodeTable::new(profile);
     let n_nodes = table.keys.len();
     let mut flat = vec![0i64; n_nodes];
@@ -176,11 +188,17 @@ pub fn top_functions(profile: &Profile, options: &TopOptions) -> TopReport {
     let graph: Vec<u32> = (0..n_nodes as u32)
         .filter(|&n| flat[n as usize] != 0 || cum[n as usize] != 0)
         .collect();
-    let flat_total: i64 = graph.iter().fold(0i64, |acc, &n| acc.wrapping_add(flat[n as usize]));
+    let flat_total: i64 = graph
+        .iter()
+        .fold(0i64, |acc, &n| acc.wrapping_add(flat[n as usize]));
     let node_cutoff = ((flat_total as f64 * options.node_fraction) as i64).wrapping_abs();
     let edge_cutoff = ((flat_total as f64 * options.edge_fraction) as i64).wrapping_abs();
     let mut kept: Vec<u32> = if node_cutoff > 0 {
-        graph.iter().copied().filter(|&n| cum[n as usize].wrapping_abs() >= node_cutoff).collect()
+        graph
+            .iter()
+            .copied()
+            .filter(|&n| cum[n as usize].wrapping_abs() >= node_cutoff)
+            .collect()
     } else {
         graph.clone()
     };
@@ -265,7 +283,13 @@ pub fn top_functions(profile: &Profile, options: &TopOptions) -> TopReport {
 /// pprof marks a function `(inline)` when every remaining call edge into it is an inlined frame,
 /// `(partial-inline)` when some are. Edges are counted among the kept nodes only (a dropped frame
 /// between two kept ones makes a residual edge) and edges lighter than the cutoff are ignored.
-fn inlining_marks(profile: &Profile, table: &NodeTable<'_>, idx: usize, kept: &[u32], edge_cutoff: i64) -> Vec<Inlining> {
+fn inlining_marks(
+    profile: &Profile,
+    table: &NodeTable<'_>,
+    idx: usize,
+    kept: &[u32],
+    edge_cutoff: i64,
+) -> Vec<Inlining> {
     let mut is_kept = vec![false; table.keys.len()];
     for &n in kept {
         is_kept[n as usize] = true;

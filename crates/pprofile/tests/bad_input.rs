@@ -12,11 +12,18 @@ use proptest::prelude::*;
 use prost::Message;
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).expect("fixture")
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .expect("fixture")
 }
 
 fn gunzip(data: &[u8]) -> Vec<u8> {
-    pprofile::decompress(data, &Limits::default()).expect("fixture decompresses").into_owned()
+    pprofile::decompress(data, &Limits::default())
+        .expect("fixture decompresses")
+        .into_owned()
 }
 
 /// The fuzz entry point: parse, and when that succeeds run every report.
@@ -47,8 +54,15 @@ fn small_limits() -> Limits {
 
 #[test]
 fn fixtures_parse_and_report() {
-    for name in ["cpu.pb.gz", "heap.pb.gz", "goroutine.pb.gz", "block.pb.gz", "mutex.pb.gz"] {
-        let profile = parse_profile(&fixture(name), &Limits::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    for name in [
+        "cpu.pb.gz",
+        "heap.pb.gz",
+        "goroutine.pb.gz",
+        "block.pb.gz",
+        "mutex.pb.gz",
+    ] {
+        let profile = parse_profile(&fixture(name), &Limits::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(profile.sample_count() > 0, "{name} has samples");
         let index = profile.sample_index(None).expect("default");
         let report = pprofile::top_functions(&profile, &TopOptions::new(index));
@@ -73,7 +87,10 @@ fn string_table_without_empty_first_entry_is_refused_with_its_offset() {
         other => panic!("expected StringTableFirstNotEmpty, got {other:?}"),
     }
     p.string_table.clear();
-    assert!(matches!(parse_profile(&p.encode_to_vec(), &Limits::default()), Err(Error::EmptyStringTable)));
+    assert!(matches!(
+        parse_profile(&p.encode_to_vec(), &Limits::default()),
+        Err(Error::EmptyStringTable)
+    ));
 }
 
 #[test]
@@ -86,34 +103,71 @@ fn indices_out_of_range_name_the_element() {
     let err = parse_profile(&p.encode_to_vec(), &Limits::default()).expect_err("bad name index");
     let text = err.to_string();
     assert!(
-        text.starts_with(&format!("function #2 (id {}) name at byte ", p.function[2].id)),
+        text.starts_with(&format!(
+            "function #2 (id {}) name at byte ",
+            p.function[2].id
+        )),
         "{text}"
     );
-    assert!(text.contains(&format!("string index {} is outside the string table ({n_strings} entries)", n_strings + 5)), "{text}");
+    assert!(
+        text.contains(&format!(
+            "string index {} is outside the string table ({n_strings} entries)",
+            n_strings + 5
+        )),
+        "{text}"
+    );
 
     let mut p = base.clone();
     p.sample[1].location_id[0] = 999_999;
     let err = parse_profile(&p.encode_to_vec(), &Limits::default()).expect_err("bad location id");
-    assert!(err.to_string().contains("sample #1 at byte") && err.to_string().contains("location id 999999 does not exist"), "{err}");
+    assert!(
+        err.to_string().contains("sample #1 at byte")
+            && err
+                .to_string()
+                .contains("location id 999999 does not exist"),
+        "{err}"
+    );
 
     let mut p = base.clone();
     p.location[0].line[0].function_id = 77_777;
     let err = parse_profile(&p.encode_to_vec(), &Limits::default()).expect_err("bad function id");
-    assert!(err.to_string().contains("function id 77777 does not exist"), "{err}");
+    assert!(
+        err.to_string().contains("function id 77777 does not exist"),
+        "{err}"
+    );
 
     let mut p = base.clone();
     p.sample[0].value.push(1);
     let err = parse_profile(&p.encode_to_vec(), &Limits::default()).expect_err("value count");
-    assert!(matches!(err, Error::ValueCount { index: 0, got: 3, want: 2, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::ValueCount {
+                index: 0,
+                got: 3,
+                want: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     let mut p = base.clone();
     let dup = p.location[0].id;
     p.location[1].id = dup;
     let err = parse_profile(&p.encode_to_vec(), &Limits::default()).expect_err("duplicate id");
-    assert!(err.to_string().contains("used by an earlier element"), "{err}");
+    assert!(
+        err.to_string().contains("used by an earlier element"),
+        "{err}"
+    );
 
     let mut p = base;
-    p.sample[0].label.push(proto::Label { key: -1, str: 0, num: 0, num_unit: 0 });
+    p.sample[0].label.push(proto::Label {
+        key: -1,
+        str: 0,
+        num: 0,
+        num_unit: 0,
+    });
     let err = parse_profile(&p.encode_to_vec(), &Limits::default()).expect_err("negative index");
     assert!(err.to_string().contains("sample #0 label key"), "{err}");
 }
@@ -123,11 +177,19 @@ fn truncated_profiles_fail_with_an_offset() {
     let raw = gunzip(&fixture("heap.pb.gz"));
     for cut in [1, raw.len() / 3, raw.len() / 2, raw.len() - 1] {
         match parse_profile(&raw[..cut], &Limits::default()) {
-            Err(Error::Malformed { offset, .. }) => assert!(offset <= cut, "offset {offset} past cut {cut}"),
+            Err(Error::Malformed { offset, .. }) => {
+                assert!(offset <= cut, "offset {offset} past cut {cut}")
+            }
             Err(Error::Decode { offset, .. }) => assert!(offset < cut),
             Err(other) => {
                 // Cutting exactly between fields leaves a valid prefix whose string table is missing.
-                assert!(matches!(other, Error::EmptyStringTable | Error::StringIndexOutOfRange { .. }), "{other}")
+                assert!(
+                    matches!(
+                        other,
+                        Error::EmptyStringTable | Error::StringIndexOutOfRange { .. }
+                    ),
+                    "{other}"
+                )
             }
             Ok(_) => panic!("a profile cut at {cut} of {} bytes parsed", raw.len()),
         }
@@ -149,12 +211,24 @@ fn limits_stop_oversized_profiles() {
         max_samples: 1_000,
         ..Limits::default()
     };
-    assert!(matches!(parse_profile(&big, &limits), Err(Error::TooMany { what: "samples", limit: 1000, .. })));
+    assert!(matches!(
+        parse_profile(&big, &limits),
+        Err(Error::TooMany {
+            what: "samples",
+            limit: 1000,
+            ..
+        })
+    ));
     let limits = Limits {
         max_decompressed_bytes: 10_000,
         ..Limits::default()
     };
-    assert!(matches!(parse_profile(&big, &limits), Err(Error::DecompressedTooLarge { limit_bytes: 10_000 })));
+    assert!(matches!(
+        parse_profile(&big, &limits),
+        Err(Error::DecompressedTooLarge {
+            limit_bytes: 10_000
+        })
+    ));
 }
 
 /// Deterministic mutation run (the stable stand-in for `cargo fuzz run parse`): bit flips, byte
@@ -164,7 +238,13 @@ fn limits_stop_oversized_profiles() {
 fn mutated_real_profiles_never_panic() {
     let limits = small_limits();
     let mut seeds = Vec::new();
-    for name in ["cpu.pb.gz", "heap.pb.gz", "goroutine.pb.gz", "block.pb.gz", "mutex.pb.gz"] {
+    for name in [
+        "cpu.pb.gz",
+        "heap.pb.gz",
+        "goroutine.pb.gz",
+        "block.pb.gz",
+        "mutex.pb.gz",
+    ] {
         let gz = fixture(name);
         seeds.push(gunzip(&gz));
         seeds.push(gz);
@@ -213,72 +293,92 @@ fn mutated_real_profiles_never_panic() {
         exercise(&data, &limits);
     }
     // Some mutations leave a valid profile (a flipped value bit): the reports ran on those too.
-    assert!(parsed_ok > 0, "no mutated input parsed; the run exercised only the error paths");
+    assert!(
+        parsed_ok > 0,
+        "no mutated input parsed; the run exercised only the error paths"
+    );
 }
 
 fn arb_profile() -> impl Strategy<Value = proto::Profile> {
-    (1usize..6, 1usize..12, 1usize..40, 1usize..3).prop_flat_map(|(n_functions, n_locations, n_samples, n_types)| {
-        let functions = proptest::collection::vec((0usize..n_functions + 2, any::<i16>()), n_functions);
-        let locations = proptest::collection::vec(proptest::collection::vec(0usize..=n_functions, 0..3), n_locations);
-        let samples = proptest::collection::vec(
-            (
-                proptest::collection::vec(0usize..n_locations, 0..8),
-                proptest::collection::vec(-1000i64..1000, n_types),
-            ),
-            n_samples,
-        );
-        (functions, locations, samples).prop_map(move |(functions, locations, samples)| {
-            let mut strings: Vec<Vec<u8>> = vec![b"".to_vec(), b"count".to_vec(), b"nanoseconds".to_vec()];
-            let mut sample_type = Vec::new();
-            for t in 0..n_types {
-                strings.push(format!("type{t}").into_bytes());
-                sample_type.push(proto::ValueType {
-                    r#type: strings.len() as i64 - 1,
-                    unit: 1 + (t % 2) as i64,
-                });
-            }
-            let name_base = strings.len() as i64;
-            for f in 0..n_functions + 2 {
-                // Some functions share a name, one is nameless.
-                strings.push(if f == 0 { Vec::new() } else { format!("pkg.F{}", f % 4).into_bytes() });
-            }
-            proto::Profile {
-                sample_type,
-                function: functions
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (name, start))| proto::Function {
-                        id: i as u64 + 1,
-                        name: name_base + *name as i64,
-                        system_name: 0,
-                        filename: 0,
-                        start_line: i64::from(*start),
-                    })
-                    .collect(),
-                location: locations
-                    .iter()
-                    .enumerate()
-                    .map(|(i, lines)| proto::Location {
-                        id: i as u64 + 1,
-                        mapping_id: 0,
-                        address: 0,
-                        line: lines.iter().map(|&f| proto::Line { function_id: f as u64, line: 1 }).collect(),
-                        is_folded: false,
-                    })
-                    .collect(),
-                sample: samples
-                    .iter()
-                    .map(|(locs, values)| proto::Sample {
-                        location_id: locs.iter().map(|&l| l as u64 + 1).collect(),
-                        value: values.clone(),
-                        label: Vec::new(),
-                    })
-                    .collect(),
-                string_table: strings,
-                ..Default::default()
-            }
-        })
-    })
+    (1usize..6, 1usize..12, 1usize..40, 1usize..3).prop_flat_map(
+        |(n_functions, n_locations, n_samples, n_types)| {
+            let functions =
+                proptest::collection::vec((0usize..n_functions + 2, any::<i16>()), n_functions);
+            let locations = proptest::collection::vec(
+                proptest::collection::vec(0usize..=n_functions, 0..3),
+                n_locations,
+            );
+            let samples = proptest::collection::vec(
+                (
+                    proptest::collection::vec(0usize..n_locations, 0..8),
+                    proptest::collection::vec(-1000i64..1000, n_types),
+                ),
+                n_samples,
+            );
+            (functions, locations, samples).prop_map(move |(functions, locations, samples)| {
+                let mut strings: Vec<Vec<u8>> =
+                    vec![b"".to_vec(), b"count".to_vec(), b"nanoseconds".to_vec()];
+                let mut sample_type = Vec::new();
+                for t in 0..n_types {
+                    strings.push(format!("type{t}").into_bytes());
+                    sample_type.push(proto::ValueType {
+                        r#type: strings.len() as i64 - 1,
+                        unit: 1 + (t % 2) as i64,
+                    });
+                }
+                let name_base = strings.len() as i64;
+                for f in 0..n_functions + 2 {
+                    // Some functions share a name, one is nameless.
+                    strings.push(if f == 0 {
+                        Vec::new()
+                    } else {
+                        format!("pkg.F{}", f % 4).into_bytes()
+                    });
+                }
+                proto::Profile {
+                    sample_type,
+                    function: functions
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (name, start))| proto::Function {
+                            id: i as u64 + 1,
+                            name: name_base + *name as i64,
+                            system_name: 0,
+                            filename: 0,
+                            start_line: i64::from(*start),
+                        })
+                        .collect(),
+                    location: locations
+                        .iter()
+                        .enumerate()
+                        .map(|(i, lines)| proto::Location {
+                            id: i as u64 + 1,
+                            mapping_id: 0,
+                            address: 0,
+                            line: lines
+                                .iter()
+                                .map(|&f| proto::Line {
+                                    function_id: f as u64,
+                                    line: 1,
+                                })
+                                .collect(),
+                            is_folded: false,
+                        })
+                        .collect(),
+                    sample: samples
+                        .iter()
+                        .map(|(locs, values)| proto::Sample {
+                            location_id: locs.iter().map(|&l| l as u64 + 1).collect(),
+                            value: values.clone(),
+                            label: Vec::new(),
+                        })
+                        .collect(),
+                    string_table: strings,
+                    ..Default::default()
+                }
+            })
+        },
+    )
 }
 
 proptest! {

@@ -37,7 +37,9 @@ fn go_pprof_top(go: &Path, args: &[&str], files: &[&Path]) -> PprofTop {
     let mut in_rows = false;
     for line in stdout.lines() {
         if !in_rows {
-            if line.split_whitespace().collect::<Vec<_>>() == ["flat", "flat%", "sum%", "cum", "cum%"] {
+            if line.split_whitespace().collect::<Vec<_>>()
+                == ["flat", "flat%", "sum%", "cum", "cum%"]
+            {
                 in_rows = true;
             } else if line.starts_with("Showing ") || line.starts_with("Dropped ") {
                 summary.push(line.to_string());
@@ -62,7 +64,8 @@ fn go_pprof_top(go: &Path, args: &[&str], files: &[&Path]) -> PprofTop {
 fn load(path: &Path) -> Profile {
     let bytes = std::fs::read(path).expect("reading a captured profile");
     let mut p = pprofile::parse_profile(&bytes, &Limits::default()).expect("a Go profile parses");
-    p.prune_dropped_frames().expect("no drop_frames regex in Go profiles");
+    p.prune_dropped_frames()
+        .expect("no drop_frames regex in Go profiles");
     p
 }
 
@@ -77,7 +80,11 @@ fn assert_same_top(ours: &pprofile::TopReport, theirs: &PprofTop, what: &str) {
     for (i, (a, b)) in cells.iter().zip(&theirs.rows).enumerate() {
         assert_eq!(a, b, "{what}: row {i} differs (ours, then go tool pprof)");
     }
-    assert_eq!(ours.summary_lines(), theirs.summary, "{what}: summary lines differ");
+    assert_eq!(
+        ours.summary_lines(),
+        theirs.summary,
+        "{what}: summary lines differ"
+    );
 }
 
 fn capture(app: &GoApp, dir: &Path, name: &str, path: &str) -> std::path::PathBuf {
@@ -90,7 +97,9 @@ fn capture(app: &GoApp, dir: &Path, name: &str, path: &str) -> std::path::PathBu
 fn top_matches_go_tool_pprof_for_every_profile_kind_and_sample_type() {
     const TEST: &str = "top_matches_go_tool_pprof_for_every_profile_kind_and_sample_type";
     let Some(go) = go_program(TEST) else { return };
-    let Some(app) = GoApp::start(TEST, 1000) else { return };
+    let Some(app) = GoApp::start(TEST, 1000) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     // Let the service run a moment so the block and mutex profiles have contention in them.
     std::thread::sleep(std::time::Duration::from_millis(500));
@@ -101,7 +110,12 @@ fn top_matches_go_tool_pprof_for_every_profile_kind_and_sample_type() {
         capture(&app, dir.path(), "goroutine", "/debug/pprof/goroutine"),
         capture(&app, dir.path(), "block", "/debug/pprof/block"),
         capture(&app, dir.path(), "mutex", "/debug/pprof/mutex"),
-        capture(&app, dir.path(), "threadcreate", "/debug/pprof/threadcreate"),
+        capture(
+            &app,
+            dir.path(),
+            "threadcreate",
+            "/debug/pprof/threadcreate",
+        ),
     ];
     let mut compared_rows = 0;
     for file in &files {
@@ -111,14 +125,27 @@ fn top_matches_go_tool_pprof_for_every_profile_kind_and_sample_type() {
         let default_index = profile.sample_index(None).expect("a default sample type");
         let ours = top_functions(&profile, &TopOptions::new(default_index));
         let theirs = go_pprof_top(&go, &[], &[file]);
-        assert_same_top(&ours, &theirs, &format!("{} (default sample type)", file.display()));
+        assert_same_top(
+            &ours,
+            &theirs,
+            &format!("{} (default sample type)", file.display()),
+        );
         for (i, st) in types.iter().enumerate() {
             let ours = top_functions(&profile, &TopOptions::new(i));
             let theirs = go_pprof_top(&go, &[&format!("-sample_index={i}")], &[file]);
-            assert_same_top(&ours, &theirs, &format!("{} sample type {}", file.display(), st.name));
+            assert_same_top(
+                &ours,
+                &theirs,
+                &format!("{} sample type {}", file.display(), st.name),
+            );
             compared_rows += theirs.rows.len();
             if ours.total > 0 {
-                assert!(!ours.rows.is_empty(), "{}: {} has a total but no rows", file.display(), st.name);
+                assert!(
+                    !ours.rows.is_empty(),
+                    "{}: {} has a total but no rows",
+                    file.display(),
+                    st.name
+                );
             }
         }
     }
@@ -131,44 +158,76 @@ fn top_matches_go_tool_pprof_for_every_profile_kind_and_sample_type() {
         .iter()
         .find(|r| r.function == "main.parkedOnChannel")
         .expect("the parked goroutines' function is in the goroutine top");
-    assert_eq!(parked.cum, 1000, "1000 goroutines are parked in main.parkedOnChannel");
+    assert_eq!(
+        parked.cum, 1000,
+        "1000 goroutines are parked in main.parkedOnChannel"
+    );
 }
 
 #[test]
 fn diff_base_and_nodecount_match_go_tool_pprof() {
     const TEST: &str = "diff_base_and_nodecount_match_go_tool_pprof";
     let Some(go) = go_program(TEST) else { return };
-    let Some(app) = GoApp::start(TEST, 300) else { return };
+    let Some(app) = GoApp::start(TEST, 300) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let base = capture(&app, dir.path(), "allocs-base", "/debug/pprof/allocs");
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let newer = capture(&app, dir.path(), "allocs-new", "/debug/pprof/allocs");
-    let base_cpu = capture(&app, dir.path(), "cpu-base", "/debug/pprof/profile?seconds=1");
-    let new_cpu = capture(&app, dir.path(), "cpu-new", "/debug/pprof/profile?seconds=1");
+    let base_cpu = capture(
+        &app,
+        dir.path(),
+        "cpu-base",
+        "/debug/pprof/profile?seconds=1",
+    );
+    let new_cpu = capture(
+        &app,
+        dir.path(),
+        "cpu-new",
+        "/debug/pprof/profile?seconds=1",
+    );
 
     for (old, new) in [(&base, &newer), (&base_cpu, &new_cpu)] {
         let mut profile = load(new);
         let n_types = profile.sample_types().len();
-        let base_profile = pprofile::parse_profile(&std::fs::read(old).expect("reading"), &Limits::default())
-            .expect("the base parses");
-        profile.subtract_base(base_profile).expect("same kind of profile");
+        let base_profile =
+            pprofile::parse_profile(&std::fs::read(old).expect("reading"), &Limits::default())
+                .expect("the base parses");
+        profile
+            .subtract_base(base_profile)
+            .expect("same kind of profile");
         for i in 0..n_types {
             let ours = top_functions(&profile, &TopOptions::new(i));
             let theirs = go_pprof_top(
                 &go,
-                &[&format!("-sample_index={i}"), "-diff_base", old.to_str().expect("utf-8 temp path")],
+                &[
+                    &format!("-sample_index={i}"),
+                    "-diff_base",
+                    old.to_str().expect("utf-8 temp path"),
+                ],
                 &[new],
             );
-            assert_same_top(&ours, &theirs, &format!("diff {} - {} index {i}", new.display(), old.display()));
+            assert_same_top(
+                &ours,
+                &theirs,
+                &format!("diff {} - {} index {i}", new.display(), old.display()),
+            );
         }
     }
 
     let profile = load(&newer);
-    let index = profile.sample_index(Some("alloc_space")).expect("allocs has alloc_space");
+    let index = profile
+        .sample_index(Some("alloc_space"))
+        .expect("allocs has alloc_space");
     let mut options = TopOptions::new(index);
     options.node_count = 4;
     let ours = top_functions(&profile, &options);
-    let theirs = go_pprof_top(&go, &["-sample_index=alloc_space", "-nodecount=4"], &[&newer]);
+    let theirs = go_pprof_top(
+        &go,
+        &["-sample_index=alloc_space", "-nodecount=4"],
+        &[&newer],
+    );
     assert_same_top(&ours, &theirs, "allocs -nodecount=4");
     assert_eq!(ours.rows.len(), 4);
 
@@ -182,29 +241,69 @@ fn diff_base_and_nodecount_match_go_tool_pprof() {
 #[test]
 fn goroutines_group_by_stack_and_stacks_fold_and_render() {
     const TEST: &str = "goroutines_group_by_stack_and_stacks_fold_and_render";
-    let Some(app) = GoApp::start(TEST, 1500) else { return };
+    let Some(app) = GoApp::start(TEST, 1500) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
-    let goroutine = load(&capture(&app, dir.path(), "goroutine", "/debug/pprof/goroutine"));
+    let goroutine = load(&capture(
+        &app,
+        dir.path(),
+        "goroutine",
+        "/debug/pprof/goroutine",
+    ));
     assert!(goroutine.is_goroutine_profile());
     let groups = pprofile::group_by_stack(&goroutine, 0);
-    assert_eq!(groups[0].count, 1500, "the leak is the largest group: {:#?}", &groups[..2]);
+    assert_eq!(
+        groups[0].count,
+        1500,
+        "the leak is the largest group: {:#?}",
+        &groups[..2]
+    );
     assert!(
-        groups[0].frames.iter().any(|f| f.function == "main.parkedOnChannel" && f.file.ends_with("main.go")),
+        groups[0]
+            .frames
+            .iter()
+            .any(|f| f.function == "main.parkedOnChannel" && f.file.ends_with("main.go")),
         "the leak's stack names its function and file: {:#?}",
         groups[0].frames
     );
-    assert_eq!(groups[1].count, 25, "25 goroutines wait in select: {:#?}", &groups[..3]);
-    assert!(groups[1].frames.iter().any(|f| f.function == "main.waitingInSelect"));
+    assert_eq!(
+        groups[1].count,
+        25,
+        "25 goroutines wait in select: {:#?}",
+        &groups[..3]
+    );
+    assert!(
+        groups[1]
+            .frames
+            .iter()
+            .any(|f| f.function == "main.waitingInSelect")
+    );
     let total: i64 = groups.iter().map(|g| g.count).sum();
-    assert_eq!(total, goroutine.total(0), "every goroutine is in exactly one group");
+    assert_eq!(
+        total,
+        goroutine.total(0),
+        "every goroutine is in exactly one group"
+    );
 
-    let cpu = load(&capture(&app, dir.path(), "cpu", "/debug/pprof/profile?seconds=2"));
+    let cpu = load(&capture(
+        &app,
+        dir.path(),
+        "cpu",
+        "/debug/pprof/profile?seconds=2",
+    ));
     let index = cpu.sample_index(None).expect("cpu has a default");
     let folded = pprofile::folded_stacks(&cpu, index, SampleSet::All);
     let folded_total: i64 = folded.iter().map(|s| s.value).sum();
-    assert_eq!(folded_total, cpu.total(index), "folded stacks account for every sample");
+    assert_eq!(
+        folded_total,
+        cpu.total(index),
+        "folded stacks account for every sample"
+    );
     assert!(
-        folded.iter().any(|s| s.stack.contains("main.burnCPU;main.cpuHash")),
+        folded
+            .iter()
+            .any(|s| s.stack.contains("main.burnCPU;main.cpuHash")),
         "the hashing loop's stack is folded root first: {folded:#?}"
     );
     let mut svg = Vec::new();
@@ -218,6 +317,12 @@ fn goroutines_group_by_stack_and_stacks_fold_and_render() {
     )
     .expect("rendering");
     let svg = String::from_utf8(svg).expect("SVG is UTF-8");
-    assert!(svg.starts_with("<?xml") && svg.contains("<svg"), "not an SVG");
-    assert!(svg.contains("main.cpuHash"), "the flame graph shows the hot function");
+    assert!(
+        svg.starts_with("<?xml") && svg.contains("<svg"),
+        "not an SVG"
+    );
+    assert!(
+        svg.contains("main.cpuHash"),
+        "the flame graph shows the hot function"
+    );
 }

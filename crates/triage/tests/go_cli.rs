@@ -52,7 +52,9 @@ fn table_rows(text: &str) -> Vec<Vec<String>> {
 
 fn summary_lines(text: &str) -> Vec<String> {
     text.lines()
-        .filter(|l| l.starts_with("Showing ") || l.starts_with("Dropped ") || l.starts_with("Type: "))
+        .filter(|l| {
+            l.starts_with("Showing ") || l.starts_with("Dropped ") || l.starts_with("Type: ")
+        })
         .map(str::to_string)
         .collect()
 }
@@ -71,7 +73,9 @@ fn go_pprof_top(go: &Path, args: &[&str]) -> String {
 fn go_profile_captures_concurrently_and_analyze_matches_go_tool_pprof() {
     const TEST: &str = "go_profile_captures_concurrently_and_analyze_matches_go_tool_pprof";
     let Some(go) = go_program(TEST) else { return };
-    let Some(app) = GoApp::start(TEST, 1000) else { return };
+    let Some(app) = GoApp::start(TEST, 1000) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let out_dir = dir.path().join("capture");
     let started = Instant::now();
@@ -91,36 +95,69 @@ fn go_profile_captures_concurrently_and_analyze_matches_go_tool_pprof() {
         out_dir.to_str().expect("utf-8 temp path"),
     ]);
     let elapsed = started.elapsed();
-    assert!(run.status.success(), "triage go profile failed: {}", stderr(&run));
+    assert!(
+        run.status.success(),
+        "triage go profile failed: {}",
+        stderr(&run)
+    );
     // Concurrent: the whole capture takes the CPU profile's 3 s plus overhead, not 3 s plus six
     // sequential fetches, and the CPU fetch itself lasted its 3 s.
-    assert!(elapsed < Duration::from_secs(15), "capture took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(15),
+        "capture took {elapsed:?}"
+    );
     let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).expect("summary.json")).expect("JSON");
+        serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).expect("summary.json"))
+            .expect("JSON");
     assert_eq!(summary["schema"], "triage.go-profiles/v1");
     let profiles = summary["profiles"].as_array().expect("profiles");
     assert_eq!(profiles.len(), 7);
-    let cpu_ms = profiles.iter().find(|p| p["name"] == "cpu").expect("cpu")["duration_ms"].as_u64().expect("ms");
+    let cpu_ms = profiles.iter().find(|p| p["name"] == "cpu").expect("cpu")["duration_ms"]
+        .as_u64()
+        .expect("ms");
     assert!(cpu_ms >= 3000, "the CPU profile ran {cpu_ms} ms");
     for p in profiles {
         let name = p["name"].as_str().expect("name");
         assert!(p["error"].is_null(), "{name}: {}", p["error"]);
         let file = out_dir.join(p["file"].as_str().expect("file"));
         let raw = std::fs::read(&file).expect("the raw profile is stored");
-        assert_eq!(raw.len() as u64, p["bytes"].as_u64().expect("bytes"), "{name} stored as it came");
-        assert_eq!(&raw[..2], &[0x1f, 0x8b], "{name} is the gzip the server sent");
-        assert!(out_dir.join(format!("{name}.top.txt")).exists(), "{name} has a text summary");
+        assert_eq!(
+            raw.len() as u64,
+            p["bytes"].as_u64().expect("bytes"),
+            "{name} stored as it came"
+        );
+        assert_eq!(
+            &raw[..2],
+            &[0x1f, 0x8b],
+            "{name} is the gzip the server sent"
+        );
+        assert!(
+            out_dir.join(format!("{name}.top.txt")).exists(),
+            "{name} has a text summary"
+        );
         if name != "cpu" {
-            assert!(p["duration_ms"].as_u64().expect("ms") < cpu_ms, "{name} was fetched while the CPU profile ran");
+            assert!(
+                p["duration_ms"].as_u64().expect("ms") < cpu_ms,
+                "{name} was fetched while the CPU profile ran"
+            );
         }
     }
-    let goroutine_summary = &profiles.iter().find(|p| p["name"] == "goroutine").expect("goroutine")["summary"];
-    assert_eq!(goroutine_summary["goroutine_groups"][0]["count"], 1000, "the leak is the first group");
+    let goroutine_summary = &profiles
+        .iter()
+        .find(|p| p["name"] == "goroutine")
+        .expect("goroutine")["summary"];
+    assert_eq!(
+        goroutine_summary["goroutine_groups"][0]["count"], 1000,
+        "the leak is the first group"
+    );
 
     // `triage analyze` prints the same table as `go tool pprof -top`, for each sample type.
     for (name, sample_types) in [
         ("cpu", vec![None, Some("samples")]),
-        ("heap", vec![None, Some("alloc_space"), Some("inuse_objects")]),
+        (
+            "heap",
+            vec![None, Some("alloc_space"), Some("inuse_objects")],
+        ),
         ("goroutine", vec![None]),
         ("mutex", vec![Some("delay")]),
     ] {
@@ -137,10 +174,22 @@ fn go_profile_captures_concurrently_and_analyze_matches_go_tool_pprof() {
             }
             pprof_args.push(file);
             let ours = triage(&ours_args);
-            assert!(ours.status.success(), "triage analyze {name}: {}", stderr(&ours));
+            assert!(
+                ours.status.success(),
+                "triage analyze {name}: {}",
+                stderr(&ours)
+            );
             let theirs = go_pprof_top(&go, &pprof_args);
-            assert_eq!(table_rows(&stdout(&ours)), table_rows(&theirs), "{name} {st:?}: rows differ");
-            assert_eq!(summary_lines(&stdout(&ours)), summary_lines(&theirs), "{name} {st:?}: headers differ");
+            assert_eq!(
+                table_rows(&stdout(&ours)),
+                table_rows(&theirs),
+                "{name} {st:?}: rows differ"
+            );
+            assert_eq!(
+                summary_lines(&stdout(&ours)),
+                summary_lines(&theirs),
+                "{name} {st:?}: headers differ"
+            );
         }
     }
 
@@ -155,7 +204,10 @@ fn go_profile_captures_concurrently_and_analyze_matches_go_tool_pprof() {
     assert!(!top.is_empty());
     let total = doc["total"].as_i64().expect("total");
     let flat_sum: i64 = top.iter().map(|r| r["flat"].as_i64().expect("flat")).sum();
-    assert!(flat_sum <= total && flat_sum > 0, "flat sum {flat_sum} of total {total}");
+    assert!(
+        flat_sum <= total && flat_sum > 0,
+        "flat sum {flat_sum} of total {total}"
+    );
     for row in top {
         assert!(row["function"].is_string());
         assert!(row["cum"].as_i64().expect("cum") >= row["flat"].as_i64().expect("flat"));
@@ -166,17 +218,30 @@ fn go_profile_captures_concurrently_and_analyze_matches_go_tool_pprof() {
     );
 
     // Goroutines grouped by stack in the human output.
-    let goroutines = triage(&["analyze", out_dir.join("goroutine.pb.gz").to_str().expect("utf-8")]);
+    let goroutines = triage(&[
+        "analyze",
+        out_dir.join("goroutine.pb.gz").to_str().expect("utf-8"),
+    ]);
     let text = stdout(&goroutines);
-    let group = text.find("1000 goroutines:").expect("the 1000 parked goroutines form one group");
-    assert!(text[group..].lines().take(12).any(|l| l.trim() == "main.parkedOnChannel"), "{text}");
+    let group = text
+        .find("1000 goroutines:")
+        .expect("the 1000 parked goroutines form one group");
+    assert!(
+        text[group..]
+            .lines()
+            .take(12)
+            .any(|l| l.trim() == "main.parkedOnChannel"),
+        "{text}"
+    );
 }
 
 #[test]
 fn analyze_flame_folded_diff_and_bundle_output() {
     const TEST: &str = "analyze_flame_folded_diff_and_bundle_output";
     let Some(go) = go_program(TEST) else { return };
-    let Some(app) = GoApp::start(TEST, 200) else { return };
+    let Some(app) = GoApp::start(TEST, 200) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let bundle_path = dir.path().join("capture.tar.zst");
     let run = triage(&[
@@ -191,11 +256,26 @@ fn analyze_flame_folded_diff_and_bundle_output() {
     ]);
     assert!(run.status.success(), "{}", stderr(&run));
     let reader = bundle::BundleReader::open(&bundle_path).expect("a readable bundle");
-    let names: Vec<String> = reader.list().expect("listing").into_iter().map(|m| m.path).collect();
-    for want in ["go/pprof/cpu.pb.gz", "go/pprof/allocs.pb.gz", "go/pprof/summary.json", "go/pprof/cpu.top.txt"] {
-        assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
+    let names: Vec<String> = reader
+        .list()
+        .expect("listing")
+        .into_iter()
+        .map(|m| m.path)
+        .collect();
+    for want in [
+        "go/pprof/cpu.pb.gz",
+        "go/pprof/allocs.pb.gz",
+        "go/pprof/summary.json",
+        "go/pprof/cpu.top.txt",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing from {names:?}"
+        );
     }
-    let cpu_raw = reader.read_member("go/pprof/cpu.pb.gz").expect("cpu member");
+    let cpu_raw = reader
+        .read_member("go/pprof/cpu.pb.gz")
+        .expect("cpu member");
     let cpu = dir.path().join("cpu.pb.gz");
     std::fs::write(&cpu, &cpu_raw).expect("writing");
     let cpu_s = cpu.to_str().expect("utf-8");
@@ -205,35 +285,80 @@ fn analyze_flame_folded_diff_and_bundle_output() {
     let flame = triage(&["analyze", cpu_s, "--flame", svg.to_str().expect("utf-8")]);
     assert!(flame.status.success(), "{}", stderr(&flame));
     let svg_text = std::fs::read_to_string(&svg).expect("the SVG was written");
-    assert!(svg_text.contains("<svg") && svg_text.contains("main.cpuHash"), "flame graph content");
+    assert!(
+        svg_text.contains("<svg") && svg_text.contains("main.cpuHash"),
+        "flame graph content"
+    );
 
     // Folded stacks sum to the total the JSON reports.
     let folded = triage(&["analyze", cpu_s, "--folded"]);
     assert!(folded.status.success(), "{}", stderr(&folded));
     let folded_total: i64 = stdout(&folded)
         .lines()
-        .map(|l| l.rsplit_once(' ').expect("stack value").1.parse::<i64>().expect("a number"))
+        .map(|l| {
+            l.rsplit_once(' ')
+                .expect("stack value")
+                .1
+                .parse::<i64>()
+                .expect("a number")
+        })
         .sum();
     let json: serde_json::Value =
         serde_json::from_slice(&triage(&["analyze", cpu_s, "--json"]).stdout).expect("JSON");
     assert_eq!(folded_total, json["total"].as_i64().expect("total"));
-    assert!(stdout(&folded).lines().all(|l| l.starts_with("runtime.") || l.contains(';') || l.starts_with("main.")));
+    assert!(
+        stdout(&folded)
+            .lines()
+            .all(|l| l.starts_with("runtime.") || l.contains(';') || l.starts_with("main."))
+    );
 
     // Diff against a second allocs profile: same table as go tool pprof -diff_base.
     let base = dir.path().join("allocs-base.pb.gz");
-    std::fs::write(&base, reader.read_member("go/pprof/allocs.pb.gz").expect("allocs")).expect("writing");
+    std::fs::write(
+        &base,
+        reader.read_member("go/pprof/allocs.pb.gz").expect("allocs"),
+    )
+    .expect("writing");
     std::thread::sleep(Duration::from_millis(1000));
     let newer = dir.path().join("allocs-new.pb.gz");
     std::fs::write(&newer, app.get("/debug/pprof/allocs")).expect("writing");
-    let (base_s, new_s) = (base.to_str().expect("utf-8"), newer.to_str().expect("utf-8"));
-    let ours = triage(&["analyze", new_s, "--diff-base", base_s, "--sample-type", "alloc_space"]);
+    let (base_s, new_s) = (
+        base.to_str().expect("utf-8"),
+        newer.to_str().expect("utf-8"),
+    );
+    let ours = triage(&[
+        "analyze",
+        new_s,
+        "--diff-base",
+        base_s,
+        "--sample-type",
+        "alloc_space",
+    ]);
     assert!(ours.status.success(), "{}", stderr(&ours));
-    let theirs = go_pprof_top(&go, &["-sample_index=alloc_space", "-diff_base", base_s, new_s]);
-    assert_eq!(table_rows(&stdout(&ours)), table_rows(&theirs), "diff rows differ");
+    let theirs = go_pprof_top(
+        &go,
+        &["-sample_index=alloc_space", "-diff_base", base_s, new_s],
+    );
+    assert_eq!(
+        table_rows(&stdout(&ours)),
+        table_rows(&theirs),
+        "diff rows differ"
+    );
     let diff_svg = dir.path().join("diff.svg");
-    let diff_flame = triage(&["analyze", new_s, "--diff-base", base_s, "--flame", diff_svg.to_str().expect("utf-8")]);
+    let diff_flame = triage(&[
+        "analyze",
+        new_s,
+        "--diff-base",
+        base_s,
+        "--flame",
+        diff_svg.to_str().expect("utf-8"),
+    ]);
     assert!(diff_flame.status.success(), "{}", stderr(&diff_flame));
-    assert!(std::fs::read_to_string(&diff_svg).expect("diff SVG").contains("<svg"));
+    assert!(
+        std::fs::read_to_string(&diff_svg)
+            .expect("diff SVG")
+            .contains("<svg")
+    );
 
     // --nodecount limits rows like pprof's -nodecount.
     let limited = triage(&["analyze", new_s, "--nodecount", "3"]);
@@ -264,9 +389,18 @@ fn hostile_profiles_fail_cleanly() {
         enc.finish().expect("finishing");
     }
     let started = Instant::now();
-    let out = triage(&["analyze", bomb.to_str().expect("utf-8"), "--max-profile-mib", "16"]);
+    let out = triage(&[
+        "analyze",
+        bomb.to_str().expect("utf-8"),
+        "--max-profile-mib",
+        "16",
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("decompresses to more than"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("decompresses to more than"),
+        "{}",
+        stderr(&out)
+    );
     assert!(started.elapsed() < Duration::from_secs(20));
 
     // A string table whose first entry is not empty: field 1 (sample_type {1, 2}), then strings.
@@ -280,16 +414,24 @@ fn hostile_profiles_fail_cleanly() {
     std::fs::write(&bad_strings, &raw).expect("writing");
     let out = triage(&["analyze", bad_strings.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("string_table[0] at byte 6 is \"oops\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("string_table[0] at byte 6 is \"oops\""),
+        "{}",
+        stderr(&out)
+    );
 
     // A sample type pointing past the string table.
     let out_of_range = dir.path().join("range.pb");
-    let raw = [0x0a, 0x04, 0x08, 0x09, 0x10, 0x01, 0x32, 0x00, 0x32, 0x01, b'x'];
+    let raw = [
+        0x0a, 0x04, 0x08, 0x09, 0x10, 0x01, 0x32, 0x00, 0x32, 0x01, b'x',
+    ];
     std::fs::write(&out_of_range, raw).expect("writing");
     let out = triage(&["analyze", out_of_range.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("sample_type #0 type at byte 0: string index 9 is outside the string table (2 entries)"),
+        stderr(&out).contains(
+            "sample_type #0 type at byte 0: string index 9 is outside the string table (2 entries)"
+        ),
         "{}",
         stderr(&out)
     );
@@ -301,10 +443,14 @@ fn go_profile_gives_up_on_a_body_that_never_ends() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding");
     let addr = listener.local_addr().expect("address");
     let server = std::thread::spawn(move || {
-        let Ok((mut conn, _)) = listener.accept() else { return };
+        let Ok((mut conn, _)) = listener.accept() else {
+            return;
+        };
         let mut buf = [0u8; 1024];
         let _ = conn.read(&mut buf);
-        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000000\r\n\r\n");
+        let _ = conn.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000000\r\n\r\n",
+        );
         // Bounded: at most 30 s of trickling, then the connection closes.
         for _ in 0..300 {
             if conn.write_all(&[0x1f]).is_err() {
@@ -329,9 +475,18 @@ fn go_profile_gives_up_on_a_body_that_never_ends() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("heap"), "{}", stderr(&out));
     assert!(stderr(&out).contains("within 2s"), "{}", stderr(&out));
-    assert!(elapsed < Duration::from_secs(15), "gave up after {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(15),
+        "gave up after {elapsed:?}"
+    );
     let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("c/summary.json")).expect("summary")).expect("JSON");
-    assert!(summary["profiles"][0]["error"].as_str().expect("an error").contains("GET"));
+        serde_json::from_slice(&std::fs::read(dir.path().join("c/summary.json")).expect("summary"))
+            .expect("JSON");
+    assert!(
+        summary["profiles"][0]["error"]
+            .as_str()
+            .expect("an error")
+            .contains("GET")
+    );
     drop(server);
 }

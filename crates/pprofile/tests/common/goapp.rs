@@ -21,7 +21,10 @@ pub fn goapp_binary(test: &str) -> Option<PathBuf> {
     static BUILT: OnceLock<Option<(tempfile::TempDir, PathBuf)>> = OnceLock::new();
     let go = testkit::require_program("go", test)?;
     let built = BUILT.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("triage-goapp-").tempdir().expect("creating a temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("triage-goapp-")
+            .tempdir()
+            .expect("creating a temp dir");
         let out = dir.path().join("goapp");
         let cache = std::env::var_os("HOME")
             .map(|h| PathBuf::from(h).join(".cache/go-build"))
@@ -38,7 +41,11 @@ pub fn goapp_binary(test: &str) -> Option<PathBuf> {
             .env("GOTOOLCHAIN", "local")
             .status()
             .expect("running go build");
-        assert!(status.success(), "go build of {} failed", goapp_source().display());
+        assert!(
+            status.success(),
+            "go build of {} failed",
+            goapp_source().display()
+        );
         Some((dir, out))
     });
     built.as_ref().map(|(_, path)| path.clone())
@@ -61,14 +68,23 @@ impl GoApp {
     pub fn start(test: &str, leak: usize) -> Option<GoApp> {
         let binary = goapp_binary(test)?;
         let mut child = Command::new(binary)
-            .args(["-addr", "127.0.0.1:0", "-lifetime", "180s", "-leak", &leak.to_string()])
+            .args([
+                "-addr",
+                "127.0.0.1:0",
+                "-lifetime",
+                "180s",
+                "-leak",
+                &leak.to_string(),
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("starting goapp");
         let stdout = child.stdout.take().expect("goapp stdout is piped");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("reading goapp's first line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reading goapp's first line");
         let addr = line
             .trim()
             .strip_prefix("listening on ")
@@ -98,15 +114,22 @@ impl Drop for GoApp {
 /// A minimal HTTP/1.0 GET (the Go server closes the connection after the body).
 pub fn http_get(addr: &str, path: &str) -> Vec<u8> {
     let mut stream = TcpStream::connect(addr).expect("connecting to goapp");
-    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("setting a timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("setting a timeout");
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("sending the request");
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("reading the response");
+    stream
+        .read_to_end(&mut response)
+        .expect("reading the response");
     let split = response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .expect("the response has a header");
     let head = String::from_utf8_lossy(&response[..split]).to_string();
-    assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "GET {path}: {head}"
+    );
     response[split + 4..].to_vec()
 }

@@ -51,8 +51,17 @@ pub fn synthetic_cpu_profile_raw(spec: &SynthSpec) -> Vec<u8> {
     let binary = intern("/usr/local/bin/synthsvc".into(), &mut strings);
     let mut functions = Vec::with_capacity(spec.functions);
     for i in 0..spec.functions {
-        let name = format!("github.com/acme/synthsvc/pkg{}.(*Handler{}).Method{}", i % 37, i % 101, i);
-        let file = format!("/src/github.com/acme/synthsvc/pkg{}/handler{}.go", i % 37, i % 101);
+        let name = format!(
+            "github.com/acme/synthsvc/pkg{}.(*Handler{}).Method{}",
+            i % 37,
+            i % 101,
+            i
+        );
+        let file = format!(
+            "/src/github.com/acme/synthsvc/pkg{}/handler{}.go",
+            i % 37,
+            i % 101
+        );
         let name = intern(name, &mut strings);
         let file = intern(file, &mut strings);
         functions.push(proto::Function {
@@ -99,7 +108,11 @@ pub fn synthetic_cpu_profile_raw(spec: &SynthSpec) -> Vec<u8> {
         let hot_root = rng.below(4);
         stack.push((hot_root * 4 + 1) as u64);
         for _ in 1..depth {
-            let f = if rng.below(10) < 3 { rng.below(64) } else { rng.below(spec.functions) };
+            let f = if rng.below(10) < 3 {
+                rng.below(64)
+            } else {
+                rng.below(spec.functions)
+            };
             stack.push((f * 4 + rng.below(4) + 1) as u64);
         }
         stack.reverse(); // leaf first
@@ -112,8 +125,14 @@ pub fn synthetic_cpu_profile_raw(spec: &SynthSpec) -> Vec<u8> {
     }
     let profile = proto::Profile {
         sample_type: vec![
-            proto::ValueType { r#type: samples_s, unit: count_s },
-            proto::ValueType { r#type: cpu_s, unit: ns_s },
+            proto::ValueType {
+                r#type: samples_s,
+                unit: count_s,
+            },
+            proto::ValueType {
+                r#type: cpu_s,
+                unit: ns_s,
+            },
         ],
         sample: samples,
         mapping: vec![proto::Mapping {
@@ -135,7 +154,10 @@ pub fn synthetic_cpu_profile_raw(spec: &SynthSpec) -> Vec<u8> {
         keep_frames: 0,
         time_nanos: 1_700_000_000_000_000_000,
         duration_nanos: 30_000_000_000,
-        period_type: Some(proto::ValueType { r#type: cpu_s, unit: ns_s }),
+        period_type: Some(proto::ValueType {
+            r#type: cpu_s,
+            unit: ns_s,
+        }),
         period: 10_000_000,
         comment: Vec::new(),
         default_sample_type: 0,
