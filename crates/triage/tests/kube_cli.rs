@@ -12,17 +12,29 @@ fn triage() -> Command {
 
 /// The `pod` verb is wired into main.rs; when a build lacks it, say so loudly.
 fn pod_verb_wired(test: &str) -> bool {
-    let out = triage().args(["pod", "--help"]).output().expect("running triage");
+    let out = triage()
+        .args(["pod", "--help"])
+        .output()
+        .expect("running triage");
     if !out.status.success() {
-        eprintln!("\n*** SKIPPED {test}: this build of triage has no `pod` verb (cmd::pod is not wired into main.rs) ***\n");
+        eprintln!(
+            "\n*** SKIPPED {test}: this build of triage has no `pod` verb (cmd::pod is not wired into main.rs) ***\n"
+        );
         return false;
     }
     true
 }
 
-fn cluster(test: &str, specs: &[String], tweak: impl FnOnce(&mut ClusterConfig)) -> Option<Background> {
+fn cluster(
+    test: &str,
+    specs: &[String],
+    tweak: impl FnOnce(&mut ClusterConfig),
+) -> Option<Background> {
     if !testkit::is_root() {
-        testkit::skip_or_fail(test, "the test server needs root (pid and mount namespaces)");
+        testkit::skip_or_fail(
+            test,
+            "the test server needs root (pid and mount namespaces)",
+        );
         return None;
     }
     testkit::require_program("unshare", test)?;
@@ -55,7 +67,9 @@ fn pod_resolve_cp_snapshot_and_denied_preflight() {
         "shell,app=shell:head -c 2000000 /dev/urandom > /tmp/f; exec sleep 1000".to_string(),
         "crasher,app=crasher:echo dying; exit 3".to_string(),
     ];
-    let Some(c) = cluster(test, &specs, |_| {}) else { return };
+    let Some(c) = cluster(test, &specs, |_| {}) else {
+        return;
+    };
     let kc = c.kubeconfig_path();
     std::thread::sleep(std::time::Duration::from_millis(500));
 
@@ -67,23 +81,58 @@ fn pod_resolve_cp_snapshot_and_denied_preflight() {
 
     let out = run(&kc, &["pod", "resolve", "pod/shel"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("did you mean pod/shell"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("did you mean pod/shell"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("f");
-    let out = run(&kc, &["pod", "cp", "pod/shell:/tmp/f", dest.to_str().unwrap()]);
+    let out = run(
+        &kc,
+        &["pod", "cp", "pod/shell:/tmp/f", dest.to_str().unwrap()],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("verified in the pod"), "{}", text(&out.stderr));
-    let pid = c.cluster.pod("default", "shell").unwrap().containers[0].exec_pid().unwrap();
-    assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(format!("/proc/{pid}/root/tmp/f")).unwrap());
+    assert!(
+        text(&out.stderr).contains("verified in the pod"),
+        "{}",
+        text(&out.stderr)
+    );
+    let pid = c.cluster.pod("default", "shell").unwrap().containers[0]
+        .exec_pid()
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&dest).unwrap(),
+        std::fs::read(format!("/proc/{pid}/root/tmp/f")).unwrap()
+    );
 
     let bundle = dir.path().join("b.tar.zst");
-    let out = run(&kc, &["pod", "snapshot", "-l", "app in (shell,crasher)", "--out", bundle.to_str().unwrap()]);
+    let out = run(
+        &kc,
+        &[
+            "pod",
+            "snapshot",
+            "-l",
+            "app in (shell,crasher)",
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("default/shell") && stdout.contains("default/crasher"), "{stdout}");
-    assert!(stdout.contains("P-RESTARTS") || stdout.contains("not running"), "{stdout}");
-    let out = triage().args(["bundle", "verify", bundle.to_str().unwrap()]).output().unwrap();
+    assert!(
+        stdout.contains("default/shell") && stdout.contains("default/crasher"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("P-RESTARTS") || stdout.contains("not running"),
+        "{stdout}"
+    );
+    let out = triage()
+        .args(["bundle", "verify", bundle.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
@@ -99,14 +148,23 @@ fn denied_permissions_are_named() {
     let out = run(&kc, &["pod", "preflight", "--for", "snapshot"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("create pods/exec") && err.contains("triage-exec") && err.contains("docs/rbac.yaml"), "{err}");
+    assert!(
+        err.contains("create pods/exec")
+            && err.contains("triage-exec")
+            && err.contains("docs/rbac.yaml"),
+        "{err}"
+    );
     let out = run(&kc, &["pod", "preflight", "--for", "port-forward"]);
-    assert!(text(&out.stderr).contains("create pods/portforward"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("create pods/portforward"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = run(&kc, &["pod", "preflight", "--for", "inspect"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
-const GO_SERVER: &str = r#"package main
+const GO_SERVER: &str = r##"package main
 
 import (
 	"fmt"
@@ -130,7 +188,7 @@ func main() {
 		panic(err)
 	}
 }
-"#;
+"##;
 
 fn build_go(test: &str) -> Option<(tempfile::TempDir, PathBuf)> {
     let go = testkit::require_program("go", test)?;
@@ -154,13 +212,27 @@ fn build_go(test: &str) -> Option<(tempfile::TempDir, PathBuf)> {
 fn go_pod_profiles_and_metrics_through_port_forward() {
     let test = "go_pod_profiles_and_metrics_through_port_forward";
     if !testkit::is_root() {
-        testkit::skip_or_fail(test, "the test server needs root (pid and mount namespaces)");
+        testkit::skip_or_fail(
+            test,
+            "the test server needs root (pid and mount namespaces)",
+        );
         return;
     }
-    let Some((_dir, bin)) = build_go(test) else { return };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let spec = format!("gosvc,app=gosvc,port=metrics/{port}:exec {} {port}", bin.display());
-    let Some(c) = cluster(test, &[spec], |_| {}) else { return };
+    let Some((_dir, bin)) = build_go(test) else {
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spec = format!(
+        "gosvc,app=gosvc,port=metrics/{port}:exec {} {port}",
+        bin.display()
+    );
+    let Some(c) = cluster(test, &[spec], |_| {}) else {
+        return;
+    };
     let kc = c.kubeconfig_path();
     let work = tempfile::tempdir().unwrap();
     // Wait until it listens.
@@ -171,14 +243,38 @@ fn go_pod_profiles_and_metrics_through_port_forward() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let heap = work.path().join("heap.pb.gz");
-    let out = run(&kc, &["pod", "http", "pod/gosvc", "--port", &port.to_string(), "/debug/pprof/heap", "-o", heap.to_str().unwrap()]);
+    let out = run(
+        &kc,
+        &[
+            "pod",
+            "http",
+            "pod/gosvc",
+            "--port",
+            &port.to_string(),
+            "/debug/pprof/heap",
+            "-o",
+            heap.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let data = std::fs::read(&heap).unwrap();
     assert_eq!(&data[..2], &[0x1f, 0x8b], "a gzipped profile.proto");
-    let profile = pprofile::parse_profile(&data, &pprofile::Limits::default()).expect("a valid profile.proto");
-    assert!(profile.sample_types().iter().any(|t| format!("{t:?}").contains("inuse_space")), "{:?}", profile.sample_types());
+    let profile = pprofile::parse_profile(&data, &pprofile::Limits::default())
+        .expect("a valid profile.proto");
+    assert!(
+        profile
+            .sample_types()
+            .iter()
+            .any(|t| format!("{t:?}").contains("inuse_space")),
+        "{:?}",
+        profile.sample_types()
+    );
     // Metrics: the port comes from the container port named `metrics`.
     let out = run(&kc, &["pod", "http", "pod/gosvc"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("demo_requests_total{code=\"200\"} 42"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("demo_requests_total{code=\"200\"} 42"),
+        "{}",
+        text(&out.stdout)
+    );
 }

@@ -1029,8 +1029,8 @@ pub fn jcmd_pod(
         let pid_arg = jvm_pid.to_string();
         let pid_target = format!("pid:{jvm_pid}");
         let mut argv: Vec<&str> = match kube.via {
-            Via::Exec => vec!["jcmd", &pid_arg],
-            Via::Ephemeral => vec![kube.ephemeral_triage.as_str(), "jvm", "jcmd", &pid_target, "--"],
+            Via::Exec => vec!["jcmd", pid_arg.as_str()],
+            Via::Ephemeral => vec![kube.ephemeral_triage.as_str(), "jvm", "jcmd", pid_target.as_str(), "--"],
         };
         argv.extend(command.iter().map(String::as_str));
         let out = kube_reach::exec::run(&via, &argv, 256 << 20).await?;
