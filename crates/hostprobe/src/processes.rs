@@ -393,7 +393,10 @@ pub fn read_processes(
             },
             _ => lifetime_percent,
         };
-        let rss_bytes = partial.status.vm_rss_bytes.unwrap_or_else(|| stat.rss_pages.saturating_mul(page_size));
+        let rss_bytes = partial
+            .status
+            .vm_rss_bytes
+            .unwrap_or_else(|| stat.rss_pages.saturating_mul(page_size));
         let uid = partial.status.euid;
         let namespace_pid = partial.status.ns_tgid.last().copied().filter(|&p| p != pid);
         processes.push(Process {
@@ -587,7 +590,9 @@ mod tests {
 
     #[test]
     fn status_takes_effective_uid_and_nstgid() {
-        let s = parse_pid_status("Name:\tx\nUid:\t1000\t0\t0\t0\nVmRSS:\t   17472 kB\nNStgid:\t4242\t7\n");
+        let s = parse_pid_status(
+            "Name:\tx\nUid:\t1000\t0\t0\t0\nVmRSS:\t   17472 kB\nNStgid:\t4242\t7\n",
+        );
         assert_eq!(s.euid, Some(0));
         assert_eq!(s.vm_rss_bytes, Some(17_472 * 1024));
         assert_eq!(parse_pid_status("Name:\tkthreadd\n").vm_rss_bytes, None);

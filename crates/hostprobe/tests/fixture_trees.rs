@@ -598,7 +598,10 @@ fn malformed_files_are_recorded_per_collector_and_never_stop_the_rest() {
 /// Every field name the snapshot can hold is documented in docs/snapshot-schema.md.
 #[test]
 fn schema_doc_covers_every_field() {
-    let doc = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/snapshot-schema.md")).expect("docs/snapshot-schema.md");
+    let doc = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/snapshot-schema.md"),
+    )
+    .expect("docs/snapshot-schema.md");
     let (v2, _) = snapshot_of("cgroup-v2-systemd", Target::Host);
     let (v1, _) = snapshot_of("cgroup-v1-systemd", Target::Host);
     let mut with_deltas = v2.clone();
@@ -609,7 +612,11 @@ fn schema_doc_covers_every_field() {
         match v {
             serde_json::Value::Object(map) => {
                 for (key, child) in map {
-                    let documented = doc.contains(&format!("`{key}`")) || doc.contains(&format!(".{key}`")) || doc.contains(&format!("`{key}.")) || doc.contains(&format!(".{key}.")) || doc.contains(&format!(".{key}[]"));
+                    let documented = doc.contains(&format!("`{key}`"))
+                        || doc.contains(&format!(".{key}`"))
+                        || doc.contains(&format!("`{key}."))
+                        || doc.contains(&format!(".{key}."))
+                        || doc.contains(&format!(".{key}[]"));
                     if !documented {
                         missing.insert(key.clone());
                     }
@@ -626,5 +633,8 @@ fn schema_doc_covers_every_field() {
     for s in [&with_deltas, &v1] {
         walk(&serde_json::to_value(s).expect("json"), &doc, &mut missing);
     }
-    assert!(missing.is_empty(), "fields not in docs/snapshot-schema.md: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "fields not in docs/snapshot-schema.md: {missing:?}"
+    );
 }

@@ -26,13 +26,38 @@ impl Rng {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
 const INTERESTING: &[&[u8]] = &[
-    b"\n", b" ", b":", b"(", b")", b"-", b"=", b"max", b"18446744073709551615", b"99999999999999999999999",
-    b"-1", b"\0", b"\xff", b"nan", b"\\", b"\\0", b"\\x", b";", b",", b"0x", b"NStgid:", b"some", b"full",
+    b"\n",
+    b" ",
+    b":",
+    b"(",
+    b")",
+    b"-",
+    b"=",
+    b"max",
+    b"18446744073709551615",
+    b"99999999999999999999999",
+    b"-1",
+    b"\0",
+    b"\xff",
+    b"nan",
+    b"\\",
+    b"\\0",
+    b"\\x",
+    b";",
+    b",",
+    b"0x",
+    b"NStgid:",
+    b"some",
+    b"full",
 ];
 
 fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
@@ -117,7 +142,10 @@ fn parsers_survive_mutated_fixture_files() {
     }
     for path in paths {
         for _ in 0..400 {
-            let _ = hostprobe::cgroup_path::parse_container_identity(&text(&mutate(&mut rng, path.as_bytes())));
+            let _ = hostprobe::cgroup_path::parse_container_identity(&text(&mutate(
+                &mut rng,
+                path.as_bytes(),
+            )));
         }
     }
 }
@@ -154,14 +182,21 @@ fn whole_collections_survive_mutated_trees() {
         let mut files = Vec::new();
         files_under(dir.path(), &mut files);
         files.sort();
-        let originals: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).expect("read")).collect();
+        let originals: Vec<Vec<u8>> = files
+            .iter()
+            .map(|f| std::fs::read(f).expect("read"))
+            .collect();
         for round in 0..25 {
             // Mutate a handful of files, collect, restore.
             let picked: Vec<usize> = (0..8).map(|_| rng.below(files.len())).collect();
             for &i in &picked {
                 std::fs::write(&files[i], mutate(&mut rng, &originals[i])).expect("write");
             }
-            let target = if round % 5 == 0 { Target::Pid(4400) } else { Target::Host };
+            let target = if round % 5 == 0 {
+                Target::Pid(4400)
+            } else {
+                Target::Host
+            };
             let options = CollectOptions {
                 root: Root::new(dir.path()),
                 target,
@@ -172,7 +207,11 @@ fn whole_collections_survive_mutated_trees() {
             if let Ok(collection) = collect(&options) {
                 for run in &collection.snapshot.collectors {
                     let error = run.error.as_deref().unwrap_or("");
-                    assert!(!error.contains("internal error"), "{tree} round {round}: {} panicked: {error}", run.name);
+                    assert!(
+                        !error.contains("internal error"),
+                        "{tree} round {round}: {} panicked: {error}",
+                        run.name
+                    );
                 }
                 serde_json::to_string(&collection.snapshot).expect("always serialisable");
             }
@@ -192,11 +231,22 @@ fn vanished_processes_are_skipped_and_counted() {
     std::fs::create_dir_all(dir.path().join("proc/7000")).expect("mkdir");
     std::fs::create_dir_all(dir.path().join("proc/7001")).expect("mkdir");
     let stat = std::fs::read_to_string(dir.path().join("proc/4300/stat")).expect("stat");
-    std::fs::write(dir.path().join("proc/7001/stat"), stat.replacen("4300", "7001", 1)).expect("write");
-    let options = CollectOptions { root: Root::new(dir.path()), cpu_sample: Duration::ZERO, ..CollectOptions::default() };
+    std::fs::write(
+        dir.path().join("proc/7001/stat"),
+        stat.replacen("4300", "7001", 1),
+    )
+    .expect("write");
+    let options = CollectOptions {
+        root: Root::new(dir.path()),
+        cpu_sample: Duration::ZERO,
+        ..CollectOptions::default()
+    };
     let s = collect(&options).expect("collect").snapshot;
     assert_eq!(s.process_summary.vanished, 2);
     assert_eq!(s.process_summary.total, 6);
     assert!(s.process(7000).is_none() && s.process(7001).is_none());
-    assert_eq!(s.collector("processes").map(|c| c.status), Some(hostprobe::CollectorStatus::Ok));
+    assert_eq!(
+        s.collector("processes").map(|c| c.status),
+        Some(hostprobe::CollectorStatus::Ok)
+    );
 }

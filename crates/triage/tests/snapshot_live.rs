@@ -18,13 +18,29 @@ fn snapshot_json(args: &[&str]) -> Value {
         .args(["--json", "--no-bundle"])
         .output()
         .expect("running triage");
-    assert!(out.status.success(), "triage failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    assert!(
+        out.status.success(),
+        "triage failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 fn run_tool(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("running {program}: {e}"));
-    assert!(out.status.success(), "{program} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -39,7 +55,14 @@ impl Drop for Reaped {
 }
 
 fn spawn(script: &str) -> Reaped {
-    Reaped(Command::new("sh").args(["-c", script]).stdin(Stdio::null()).stdout(Stdio::null()).spawn().expect("spawning sh"))
+    Reaped(
+        Command::new("sh")
+            .args(["-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawning sh"),
+    )
 }
 
 #[test]
@@ -56,16 +79,55 @@ fn json_has_the_documented_names() {
     for key in ["mount_point", "size_bytes", "available_bytes"] {
         assert!(!f[key].is_null(), "filesystems[].{key} missing: {f}");
     }
-    let c = s["cgroups"].as_array().expect("cgroups").iter().find(|c| !c["memory"].is_null() && !c["cpu"].is_null()).expect("a cgroup with memory and cpu");
+    let c = s["cgroups"]
+        .as_array()
+        .expect("cgroups")
+        .iter()
+        .find(|c| !c["memory"].is_null() && !c["cpu"].is_null())
+        .expect("a cgroup with memory and cpu");
     assert!(c["path"].is_string());
-    assert!(c["memory"].as_object().expect("memory").contains_key("limit_bytes"));
+    assert!(
+        c["memory"]
+            .as_object()
+            .expect("memory")
+            .contains_key("limit_bytes")
+    );
     assert!(c["memory"]["working_set_bytes"].is_u64());
-    assert!(c["cpu"].as_object().expect("cpu").contains_key("nr_periods"));
-    assert!(c["cpu"].as_object().expect("cpu").contains_key("nr_throttled"));
+    assert!(
+        c["cpu"]
+            .as_object()
+            .expect("cpu")
+            .contains_key("nr_periods")
+    );
+    assert!(
+        c["cpu"]
+            .as_object()
+            .expect("cpu")
+            .contains_key("nr_throttled")
+    );
     let ct = s["conntrack"].as_object().expect("conntrack object");
     assert!(ct.contains_key("count") && ct.contains_key("max"));
-    let names: Vec<&str> = s["collectors"].as_array().expect("collectors").iter().filter_map(|c| c["name"].as_str()).collect();
-    assert_eq!(names, ["system", "memory", "processes", "mounts", "filesystems", "block_devices", "cgroups", "conntrack", "network", "kernel_log"]);
+    let names: Vec<&str> = s["collectors"]
+        .as_array()
+        .expect("collectors")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "system",
+            "memory",
+            "processes",
+            "mounts",
+            "filesystems",
+            "block_devices",
+            "cgroups",
+            "conntrack",
+            "network",
+            "kernel_log"
+        ]
+    );
 }
 
 #[test]
@@ -99,7 +161,12 @@ fn child_rss_matches_ps() {
     let s = snapshot_json(&[&format!("pid:{pid}"), "--cpu-sample", "0"]);
     let ps = run_tool("ps", &["-o", "rss=", "-p", &pid.to_string()]);
     let ps_rss_bytes = ps.trim().parse::<u64>().expect("ps rss in KiB") * 1024;
-    let process = s["processes"].as_array().expect("processes").iter().find(|p| p["pid"] == pid).expect("the child is in the snapshot");
+    let process = s["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .find(|p| p["pid"] == pid)
+        .expect("the child is in the snapshot");
     let ours = process["rss_bytes"].as_u64().expect("rss_bytes");
     assert!(ours > 0);
     assert_eq!(ours, ps_rss_bytes, "snapshot vs ps -o rss= (KiB × 1024)");
@@ -119,16 +186,35 @@ fn pid_target_covers_descendants_and_samples_cpu() {
     let s = snapshot_json(&[&format!("pid:{pid}"), "--cpu-sample", "500ms"]);
     assert_eq!(s["target"], format!("pid:{pid}"));
     assert_eq!(s["process_summary"]["cpu_percent_basis"], "sampled");
-    let sample = s["process_summary"]["cpu_sample_ms"].as_u64().expect("sample length");
+    let sample = s["process_summary"]["cpu_sample_ms"]
+        .as_u64()
+        .expect("sample length");
     assert!((450..5000).contains(&sample), "sample of {sample} ms");
     let procs = s["processes"].as_array().expect("processes");
-    assert_eq!(procs.len(), 2, "the target (sleep) and its busy child: {procs:?}");
-    assert!(procs.iter().all(|p| p["pid"] == pid || p["ppid"].as_u64().is_some()));
-    let busy = procs.iter().find(|p| p["command"] == "sh -c while :; do :; done").unwrap_or_else(|| panic!("busy child in {procs:?}"));
-    let sleeper = procs.iter().find(|p| p["pid"] == pid).expect("the target itself");
+    assert_eq!(
+        procs.len(),
+        2,
+        "the target (sleep) and its busy child: {procs:?}"
+    );
+    assert!(
+        procs
+            .iter()
+            .all(|p| p["pid"] == pid || p["ppid"].as_u64().is_some())
+    );
+    let busy = procs
+        .iter()
+        .find(|p| p["command"] == "sh -c while :; do :; done")
+        .unwrap_or_else(|| panic!("busy child in {procs:?}"));
+    let sleeper = procs
+        .iter()
+        .find(|p| p["pid"] == pid)
+        .expect("the target itself");
     assert_eq!(sleeper["command"], "sleep 30");
     assert_eq!(busy["ppid"], pid);
-    assert!(busy["cpu_percent"].as_f64().expect("cpu") > 1.0, "a busy loop uses CPU: {busy}");
+    assert!(
+        busy["cpu_percent"].as_f64().expect("cpu") > 1.0,
+        "a busy loop uses CPU: {busy}"
+    );
     assert_eq!(sleeper["cpu_percent"].as_f64(), Some(0.0));
 }
 
@@ -140,22 +226,42 @@ fn filesystem_sizes_match_df() {
     let mut compared = 0;
     for line in df.lines().skip(1) {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let [target, size, avail] = fields[..] else { continue };
-        let (size, avail): (u64, u64) = (size.parse().expect("size"), avail.parse().expect("avail"));
-        let fs = ours.iter().find(|f| f["mount_point"] == target).unwrap_or_else(|| panic!("df shows {target}, the snapshot does not: {ours:?}"));
+        let [target, size, avail] = fields[..] else {
+            continue;
+        };
+        let (size, avail): (u64, u64) =
+            (size.parse().expect("size"), avail.parse().expect("avail"));
+        let fs = ours
+            .iter()
+            .find(|f| f["mount_point"] == target)
+            .unwrap_or_else(|| panic!("df shows {target}, the snapshot does not: {ours:?}"));
         assert_eq!(fs["size_bytes"].as_u64(), Some(size), "{target} size");
         // Free space moves while other processes write: allow 1 % or 256 MiB.
         let ours_avail = fs["available_bytes"].as_u64().expect("avail");
-        assert!(ours_avail.abs_diff(avail) <= (avail / 100).max(256 << 20), "{target}: {ours_avail} vs df {avail}");
+        assert!(
+            ours_avail.abs_diff(avail) <= (avail / 100).max(256 << 20),
+            "{target}: {ours_avail} vs df {avail}"
+        );
         compared += 1;
     }
-    assert!(compared >= 1 && ours.iter().any(|f| f["mount_point"] == "/"), "nothing compared");
+    assert!(
+        compared >= 1 && ours.iter().any(|f| f["mount_point"] == "/"),
+        "nothing compared"
+    );
     for pseudo in ["proc", "sysfs", "cgroup", "cgroup2", "devpts"] {
-        assert!(ours.iter().all(|f| f["fs_type"] != pseudo), "{pseudo} listed as a filesystem");
+        assert!(
+            ours.iter().all(|f| f["fs_type"] != pseudo),
+            "{pseudo} listed as a filesystem"
+        );
     }
-    let inodes = ours.iter().find(|f| f["mount_point"] == "/").expect("/")["inodes_total"].as_u64().expect("inodes");
+    let inodes = ours.iter().find(|f| f["mount_point"] == "/").expect("/")["inodes_total"]
+        .as_u64()
+        .expect("inodes");
     let df_i = run_tool("df", &["--output=itotal", "/"]);
-    assert_eq!(df_i.lines().nth(1).and_then(|l| l.trim().parse().ok()), Some(inodes));
+    assert_eq!(
+        df_i.lines().nth(1).and_then(|l| l.trim().parse().ok()),
+        Some(inodes)
+    );
 }
 
 #[test]
@@ -170,18 +276,41 @@ fn conntrack_count_matches_the_sysctl() {
             let expected: u64 = text.trim().parse().expect("count");
             let ours = s["conntrack"]["count"].as_u64().expect("conntrack.count");
             assert!(s["conntrack"]["loaded"].as_bool() == Some(true));
-            assert!(ours.abs_diff(expected) <= (expected / 20).max(5), "snapshot {ours} vs sysctl {expected}");
-            let max: u64 = std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_max").expect("max").trim().parse().expect("max");
+            assert!(
+                ours.abs_diff(expected) <= (expected / 20).max(5),
+                "snapshot {ours} vs sysctl {expected}"
+            );
+            let max: u64 = std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_max")
+                .expect("max")
+                .trim()
+                .parse()
+                .expect("max");
             assert_eq!(s["conntrack"]["max"].as_u64(), Some(max));
             let header = std::fs::read_to_string("/proc/net/stat/nf_conntrack").expect("stat file");
-            let columns = header.lines().next().expect("header").split_whitespace().count();
-            assert_eq!(s["conntrack"]["stats"]["header"].as_array().map(Vec::len), Some(columns));
+            let columns = header
+                .lines()
+                .next()
+                .expect("header")
+                .split_whitespace()
+                .count();
+            assert_eq!(
+                s["conntrack"]["stats"]["header"].as_array().map(Vec::len),
+                Some(columns)
+            );
         }
         Err(_) => {
-            eprintln!("nf_conntrack is not loaded on this machine: checking that the snapshot says so");
+            eprintln!(
+                "nf_conntrack is not loaded on this machine: checking that the snapshot says so"
+            );
             assert_eq!(s["conntrack"]["loaded"], false);
             assert!(s["conntrack"]["count"].is_null());
-            let run = s["collectors"].as_array().expect("collectors").iter().find(|c| c["name"] == "conntrack").expect("run").clone();
+            let run = s["collectors"]
+                .as_array()
+                .expect("collectors")
+                .iter()
+                .find(|c| c["name"] == "conntrack")
+                .expect("run")
+                .clone();
             assert_eq!(run["status"], "skipped");
         }
     }
@@ -189,10 +318,19 @@ fn conntrack_count_matches_the_sysctl() {
 
 #[test]
 fn a_missing_pid_fails_with_a_clear_message() {
-    let out = triage().args(["snapshot", "pid:4000000", "--no-bundle"]).output().expect("running triage");
+    let out = triage()
+        .args(["snapshot", "pid:4000000", "--no-bundle"])
+        .output()
+        .expect("running triage");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("process 4000000 does not exist"), "{stderr}");
-    let out = triage().args(["snapshot", "pod/x", "--no-bundle"]).output().expect("running triage");
+    assert!(
+        stderr.contains("process 4000000 does not exist"),
+        "{stderr}"
+    );
+    let out = triage()
+        .args(["snapshot", "pod/x", "--no-bundle"])
+        .output()
+        .expect("running triage");
     assert_eq!(out.status.code(), Some(2), "a bad target is a usage error");
 }
