@@ -296,9 +296,7 @@ pub fn read_cgroups(
         }
         if !pure_v2 && v2.is_some() {
             if let Some(path) = unified_line(lines) {
-                if !memory_path_of_pid.contains_key(&pid) {
-                    memory_path_of_pid.insert(pid, path);
-                }
+                memory_path_of_pid.entry(pid).or_insert(path);
             }
         }
     }

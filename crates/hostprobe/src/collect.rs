@@ -117,7 +117,7 @@ pub const COLLECTORS: &[&str] = &[
 ];
 
 enum Section {
-    System(System),
+    System(Box<System>),
     Memory(Memory),
     Processes(ProcessTable),
     Mounts(Vec<Mount>),
@@ -256,7 +256,7 @@ fn collect_once(
                     _ => None,
                 };
             }
-            Ok(Section::System(system))
+            Ok(Section::System(Box::new(system)))
         }),
     ));
     if !counters_only {
@@ -469,7 +469,7 @@ fn collect_once(
         let mut status = CollectorStatus::Ok;
         let mut error = None;
         match outcome.result {
-            Ok(Section::System(s)) => snapshot.system = Some(s),
+            Ok(Section::System(s)) => snapshot.system = Some(*s),
             Ok(Section::Memory(m)) => snapshot.memory = Some(m),
             Ok(Section::Processes(table)) => {
                 snapshot.processes = table.processes;

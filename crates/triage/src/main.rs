@@ -65,6 +65,10 @@ enum Command {
     Go(cmd::go::GoCommand),
     /// Fetch and parse Prometheus / OpenMetrics metrics.
     Metrics(cmd::metrics::MetricsArgs),
+    /// Reach pods through the Kubernetes API server: resolve, snapshot, copy out, HTTP through
+    /// port-forward, RBAC preflight.
+    #[command(subcommand)]
+    Pod(cmd::pod::PodCommand),
     /// Print shell completions.
     Completions(cmd::completions::CompletionsArgs),
     /// Print the man page (roff) on stdout.
@@ -122,6 +126,7 @@ fn main() -> ExitCode {
         Command::Go(c) => cmd::go::run(c),
         Command::Metrics(args) => cmd::metrics::run(args),
         Command::Completions(args) => cmd::completions::run::<Cli>(args),
+        Command::Pod(c) => cmd::pod::run(c),
         Command::Man => cmd::completions::man::<Cli>(),
         Command::InstallPlugin(args) => cmd::completions::install_plugin(args),
     };

@@ -31,6 +31,21 @@ pub(crate) fn cgroup_subject(cgroup: &Cgroup) -> String {
     subject
 }
 
+/// A cgroup's name for titles: the last path component, long container ids cut
+/// (`cri-containerd-9d2f4b1a7c3e….scope`); the full path is in the subject.
+pub(crate) fn short_name(cgroup: &Cgroup) -> String {
+    let leaf = cgroup.path.rsplit('/').find(|c| !c.is_empty()).unwrap_or("/");
+    if leaf.chars().count() <= 40 {
+        return leaf.to_string();
+    }
+    let (stem, suffix) = match leaf.rsplit_once('.') {
+        Some((stem, suffix)) if suffix.len() <= 6 => (stem, format!(".{suffix}")),
+        _ => (leaf, String::new()),
+    };
+    let head: String = stem.chars().take(27).collect();
+    format!("{head}…{suffix}")
+}
+
 /// The bundle member of one file of a cgroup's memory controller.
 fn memory_file(cgroup: &Cgroup, file: &str) -> String {
     let dir = cgroup
@@ -157,7 +172,7 @@ impl Rule for OomKill {
             out.push(OOM_KILL.finding(
                 Severity::Crit,
                 cgroup_subject(cgroup),
-                format!("{kills} OOM kill(s) in {} ({when})", cgroup.path),
+                format!("{kills} OOM kill(s) in {} ({when})", short_name(cgroup)),
                 evidence,
             ));
         }
@@ -257,7 +272,7 @@ impl Rule for MemWorkingSetLimit {
                     bytes(memory.working_set_bytes),
                     percent(used),
                     bytes(limit),
-                    cgroup.path
+                    short_name(cgroup)
                 ),
                 evidence,
             ));
@@ -353,7 +368,7 @@ impl Rule for MemMaxEvents {
                     cgroup_subject(cgroup),
                     format!(
                         "{} hit its memory limit during the {interval_ms} ms interval",
-                        cgroup.path
+                        short_name(cgroup)
                     ),
                     evidence,
                 ));
@@ -394,7 +409,7 @@ impl Rule for MemMaxEvents {
             out.push(MAX_EVENTS.finding(
                 Severity::Info,
                 cgroup_subject(cgroup),
-                format!("{} has hit its memory limit since it was created (needs --interval to tell if it still does)", cgroup.path),
+                format!("{} has hit its memory limit since it was created (needs --interval to tell if it still does)", short_name(cgroup)),
                 evidence,
             ));
         }
@@ -453,7 +468,7 @@ impl Rule for MemPressure {
                 cgroup_subject(cgroup),
                 format!(
                     "{} stalled on memory {:.1} % of the last 10 s, {:.1} % of the last 60 s",
-                    cgroup.path, some.avg10_percent, some.avg60_percent
+                    short_name(cgroup), some.avg10_percent, some.avg60_percent
                 ),
                 vec![
                     Evidence::new(
@@ -592,7 +607,7 @@ impl Rule for CpuThrottle {
                     cgroup_subject(cgroup),
                     format!(
                         "{} throttled in {} of CPU periods (limit {limit})",
-                        cgroup.path,
+                        short_name(cgroup),
                         percent(share)
                     ),
                     evidence,
@@ -613,7 +628,7 @@ impl Rule for CpuThrottle {
                 cgroup_subject(cgroup),
                 format!(
                     "{} was throttled in {} of CPU periods since it was created (needs --interval to judge now)",
-                    cgroup.path,
+                    short_name(cgroup),
                     percent(share)
                 ),
                 vec![
@@ -665,7 +680,7 @@ impl Rule for CpuPressure {
                 cgroup_subject(cgroup),
                 format!(
                     "{} waited for CPU {:.1} % of the last minute",
-                    cgroup.path, some.avg60_percent
+                    short_name(cgroup), some.avg60_percent
                 ),
                 vec![
                     Evidence::new(
@@ -724,7 +739,7 @@ impl Rule for NoMemLimit {
             out.push(NO_LIMIT.finding(
                 Severity::Info,
                 cgroup_subject(cgroup),
-                format!("Container cgroup {} has no memory limit", cgroup.path),
+                format!("Container cgroup {} has no memory limit", short_name(cgroup)),
                 vec![
                     Evidence::new("memory limit", "unlimited", "present", limit_file(cgroup)),
                     Evidence::context("usage", bytes(memory.usage_bytes), usage_file(cgroup)),
