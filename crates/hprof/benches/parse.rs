@@ -8,13 +8,18 @@ fn synthetic_dump(objects: u64) -> Vec<u8> {
     let mut out = b"JAVA PROFILE 1.0.2\0".to_vec();
     out.extend_from_slice(&8u32.to_be_bytes());
     out.extend_from_slice(&[0; 8]);
-    let mut record = |out: &mut Vec<u8>, tag: u8, body: &[u8]| {
+    let record = |out: &mut Vec<u8>, tag: u8, body: &[u8]| {
         out.push(tag);
         out.extend_from_slice(&0u32.to_be_bytes());
         out.extend_from_slice(&(body.len() as u32).to_be_bytes());
         out.extend_from_slice(body);
     };
-    for (sym, text) in [(1u64, &b"Record"[..]), (2, b"next"), (3, b"payload"), (4, b"java/lang/Object")] {
+    for (sym, text) in [
+        (1u64, &b"Record"[..]),
+        (2, b"next"),
+        (3, b"payload"),
+        (4, b"java/lang/Object"),
+    ] {
         let mut b = Vec::new();
         id(&mut b, sym);
         b.extend_from_slice(text);
@@ -49,7 +54,11 @@ fn synthetic_dump(objects: u64) -> Vec<u8> {
     for i in 0..objects / 2 {
         let record_addr = addr;
         let payload_addr = addr + 24;
-        let next = if i + 1 < objects / 2 { addr + 24 + 48 } else { 0 };
+        let next = if i + 1 < objects / 2 {
+            addr + 24 + 48
+        } else {
+            0
+        };
         seg.push(0x21);
         id(&mut seg, record_addr);
         seg.extend_from_slice(&0u32.to_be_bytes());
@@ -83,7 +92,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("graph_and_dominators", |b| {
         b.iter(|| {
             let g = hprof::build_graph(&dump[..], None, &Default::default()).expect("parses");
-            hprof::Dominators::compute(&g).expect("dominators").total_bytes()
+            hprof::Dominators::compute(&g)
+                .expect("dominators")
+                .total_bytes()
         })
     });
     group.finish();

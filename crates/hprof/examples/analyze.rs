@@ -4,14 +4,23 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let only_histogram = args.iter().any(|a| a == "--only-histogram");
-    let path = std::path::PathBuf::from(args.iter().rfind(|a| !a.starts_with("--")).ok_or("usage: analyze [--only-histogram] DUMP")?);
+    let path = std::path::PathBuf::from(
+        args.iter()
+            .rfind(|a| !a.starts_with("--"))
+            .ok_or("usage: analyze [--only-histogram] DUMP")?,
+    );
     let started = std::time::Instant::now();
     if only_histogram {
         let h = hprof::histogram_of_path(&path, &Default::default())?;
         for e in h.entries.iter().take(20) {
             println!("{:>12} {:>14} {}", e.instances, e.shallow_bytes, e.class);
         }
-        println!("objects {} bytes {} ({:.2} s)", h.total_instances, h.total_shallow_bytes, started.elapsed().as_secs_f64());
+        println!(
+            "objects {} bytes {} ({:.2} s)",
+            h.total_instances,
+            h.total_shallow_bytes,
+            started.elapsed().as_secs_f64()
+        );
         return Ok(());
     }
     let graph = hprof::load_graph(&path, &Default::default(), None)?;

@@ -172,11 +172,24 @@ pub(crate) fn walk_dominator_tree(
 }
 
 /// Build the report.
-pub fn report(graph: &HeapGraph, doms: &Dominators, options: &ReportOptions) -> crate::Result<HeapReport> {
+pub fn report(
+    graph: &HeapGraph,
+    doms: &Dominators,
+    options: &ReportOptions,
+) -> crate::Result<HeapReport> {
     let n = graph.node_count();
-    let mut warnings: Vec<String> = graph.parse.warnings.kept.iter().map(|w| w.to_string()).collect();
+    let mut warnings: Vec<String> = graph
+        .parse
+        .warnings
+        .kept
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
     if graph.parse.warnings.dropped > 0 {
-        warnings.push(format!("{} more warnings not shown", graph.parse.warnings.dropped));
+        warnings.push(format!(
+            "{} more warnings not shown",
+            graph.parse.warnings.dropped
+        ));
     }
     if graph.dangling_references > 0 {
         warnings.push(format!(
@@ -235,25 +248,20 @@ pub fn report(graph: &HeapGraph, doms: &Dominators, options: &ReportOptions) -> 
     let (start, children) = doms.children(graph.storage())?;
     let mut active: Vec<u32> = vec![0; classes.len() + 1];
     let mut class_retained: Vec<u64> = vec![0; classes.len() + 1];
-    walk_dominator_tree(
-        doms,
-        &start,
-        &children,
-        |p, entering| {
-            if p == 0 {
-                return;
+    walk_dominator_tree(doms, &start, &children, |p, entering| {
+        if p == 0 {
+            return;
+        }
+        let k = key_of(doms.vertex[p as usize]);
+        if entering {
+            if active[k] == 0 {
+                class_retained[k] += doms.retained[p as usize];
             }
-            let k = key_of(doms.vertex[p as usize]);
-            if entering {
-                if active[k] == 0 {
-                    class_retained[k] += doms.retained[p as usize];
-                }
-                active[k] += 1;
-            } else {
-                active[k] -= 1;
-            }
-        },
-    );
+            active[k] += 1;
+        } else {
+            active[k] -= 1;
+        }
+    });
     drop(start);
     drop(children);
     let mut by_name: HashMap<String, ClassRetained> = HashMap::new();
@@ -273,7 +281,11 @@ pub fn report(graph: &HeapGraph, doms: &Dominators, options: &ReportOptions) -> 
         entry.retained_bytes += class_retained[k];
     }
     let mut retained_by_class: Vec<ClassRetained> = by_name.into_values().collect();
-    retained_by_class.sort_by(|a, b| b.retained_bytes.cmp(&a.retained_bytes).then(a.class.cmp(&b.class)));
+    retained_by_class.sort_by(|a, b| {
+        b.retained_bytes
+            .cmp(&a.retained_bytes)
+            .then(a.class.cmp(&b.class))
+    });
     retained_by_class.truncate(options.top);
 
     // Largest retained sizes.
@@ -344,12 +356,17 @@ pub fn report(graph: &HeapGraph, doms: &Dominators, options: &ReportOptions) -> 
     })
 }
 
-fn shortest_paths(graph: &HeapGraph, suspects: &[u32], doms: &Dominators) -> crate::Result<Vec<PathToRoot>> {
+fn shortest_paths(
+    graph: &HeapGraph,
+    suspects: &[u32],
+    doms: &Dominators,
+) -> crate::Result<Vec<PathToRoot>> {
     let n = graph.node_count();
-    let mut parent: Column<u32> = Column::filled(graph.storage(), n, NONE).map_err(|e| crate::HprofError::Spool {
-        path: "path tables".into(),
-        source: e,
-    })?;
+    let mut parent: Column<u32> =
+        Column::filled(graph.storage(), n, NONE).map_err(|e| crate::HprofError::Spool {
+            path: "path tables".into(),
+            source: e,
+        })?;
     let mut root_kind: HashMap<u32, RootKind> = HashMap::new();
     let mut queue: VecDeque<u32> = VecDeque::new();
     // Real GC roots first so a path starts at a thread or JNI reference when one exists at the same
@@ -396,8 +413,16 @@ fn shortest_paths(graph: &HeapGraph, suspects: &[u32], doms: &Dominators) -> cra
             path.push(PathStep {
                 object_id: hex(graph.id(ord)),
                 class: graph.type_name(ord),
-                via: if i == 0 { None } else { describe_reference(graph, chain[i - 1], ord) },
-                root_kind: if i == 0 { root_kind.get(&ord).map(|k| k.name()) } else { None },
+                via: if i == 0 {
+                    None
+                } else {
+                    describe_reference(graph, chain[i - 1], ord)
+                },
+                root_kind: if i == 0 {
+                    root_kind.get(&ord).map(|k| k.name())
+                } else {
+                    None
+                },
             });
         }
         out.push(PathToRoot {
@@ -433,7 +458,8 @@ pub fn describe_reference(graph: &HeapGraph, from: u32, to: u32) -> Option<Strin
         }
         NodeKind::Instance => {
             let input = graph.input()?;
-            let fields = graph::read_instance_fields(input, graph.record_offset(from), id_size).ok()?;
+            let fields =
+                graph::read_instance_fields(input, graph.record_offset(from), id_size).ok()?;
             let mut offset = 0usize;
             let mut chain = vec![class];
             chain.extend(graph.classes.super_chain(class));
@@ -472,23 +498,36 @@ pub fn describe_reference(graph: &HeapGraph, from: u32, to: u32) -> Option<Strin
 /// Read a reference field of an instance.
 fn field_reference(graph: &HeapGraph, ord: u32, name: &[u8]) -> Option<u64> {
     let input = graph.input()?;
-    let (offset, ty) = graph::dump_field(&graph.classes, graph.class_of(ord), name, graph.header.id_size)?;
+    let (offset, ty) = graph::dump_field(
+        &graph.classes,
+        graph.class_of(ord),
+        name,
+        graph.header.id_size,
+    )?;
     if ty != BasicType::Object {
         return None;
     }
-    let fields = graph::read_instance_fields(input, graph.record_offset(ord), graph.header.id_size).ok()?;
+    let fields =
+        graph::read_instance_fields(input, graph.record_offset(ord), graph.header.id_size).ok()?;
     let o = offset as usize;
-    (o + graph.header.id_size as usize <= fields.len()).then(|| crate::parser::id_at(&fields[o..], graph.header.id_size))
+    (o + graph.header.id_size as usize <= fields.len())
+        .then(|| crate::parser::id_at(&fields[o..], graph.header.id_size))
 }
 
 /// Read a `byte` field of an instance.
 fn field_byte(graph: &HeapGraph, ord: u32, name: &[u8]) -> Option<u8> {
     let input = graph.input()?;
-    let (offset, ty) = graph::dump_field(&graph.classes, graph.class_of(ord), name, graph.header.id_size)?;
+    let (offset, ty) = graph::dump_field(
+        &graph.classes,
+        graph.class_of(ord),
+        name,
+        graph.header.id_size,
+    )?;
     if ty != BasicType::Byte {
         return None;
     }
-    let fields = graph::read_instance_fields(input, graph.record_offset(ord), graph.header.id_size).ok()?;
+    let fields =
+        graph::read_instance_fields(input, graph.record_offset(ord), graph.header.id_size).ok()?;
     fields.get(offset as usize).copied()
 }
 
@@ -500,20 +539,42 @@ pub fn string_value(graph: &HeapGraph, ord: u32, max_chars: usize) -> Option<Str
     decode_array(graph, array, coder, max_chars)
 }
 
-fn decode_array(graph: &HeapGraph, array: u32, coder: Option<u8>, max_chars: usize) -> Option<String> {
+fn decode_array(
+    graph: &HeapGraph,
+    array: u32,
+    coder: Option<u8>,
+    max_chars: usize,
+) -> Option<String> {
     let input = graph.input()?;
-    let (ty, _, bytes) =
-        graph::read_primitive_array(input, graph.record_offset(array), graph.header.id_size, max_chars * 2).ok()?;
+    let (ty, _, bytes) = graph::read_primitive_array(
+        input,
+        graph.record_offset(array),
+        graph.header.id_size,
+        max_chars * 2,
+    )
+    .ok()?;
     Some(match (ty, coder) {
         (BasicType::Char, _) => {
-            let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
-            String::from_utf16_lossy(&units).chars().take(max_chars).collect()
+            let units: Vec<u16> = bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
+            String::from_utf16_lossy(&units)
+                .chars()
+                .take(max_chars)
+                .collect()
         }
         // Compact strings: coder 1 stores UTF-16 in the byte array in the JVM's (little-endian)
         // byte order.
         (BasicType::Byte, Some(1)) => {
-            let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
-            String::from_utf16_lossy(&units).chars().take(max_chars).collect()
+            let units: Vec<u16> = bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            String::from_utf16_lossy(&units)
+                .chars()
+                .take(max_chars)
+                .collect()
         }
         (BasicType::Byte, _) => bytes.iter().take(max_chars).map(|&b| b as char).collect(),
         _ => return None,
@@ -553,7 +614,11 @@ fn threads(graph: &HeapGraph, doms: &Dominators, options: &ReportOptions) -> Vec
                     .map(|i| graph.classes.classes[i as usize].name.clone())
                     .unwrap_or_else(|| "<unknown class>".into());
                 let method = graph.classes.utf8.text(f.method_name_id);
-                let source = graph.classes.utf8.get(f.source_file_id).map(|b| String::from_utf8_lossy(b).into_owned());
+                let source = graph
+                    .classes
+                    .utf8
+                    .get(f.source_file_id)
+                    .map(|b| String::from_utf8_lossy(b).into_owned());
                 let location = match (source, f.line) {
                     (Some(s), l) if l > 0 => format!("{s}:{l}"),
                     (Some(s), _) => s,
@@ -572,7 +637,11 @@ fn threads(graph: &HeapGraph, doms: &Dominators, options: &ReportOptions) -> Vec
             locals: locals_per_thread.get(&t.serial).copied().unwrap_or(0),
         });
     }
-    out.sort_by(|a, b| b.retained_bytes.cmp(&a.retained_bytes).then(a.name.cmp(&b.name)));
+    out.sort_by(|a, b| {
+        b.retained_bytes
+            .cmp(&a.retained_bytes)
+            .then(a.name.cmp(&b.name))
+    });
     out
 }
 
@@ -595,7 +664,9 @@ fn duplicate_strings(graph: &HeapGraph, options: &ReportOptions) -> Vec<Duplicat
     }
     let mut groups: HashMap<u64, Group> = HashMap::new();
     for &(s, value) in &graph.strings.strings {
-        let Some(array) = graph.ordinal(value) else { continue };
+        let Some(array) = graph.ordinal(value) else {
+            continue;
+        };
         if graph.kind(array) != NodeKind::PrimitiveArray {
             continue;
         }
@@ -617,7 +688,8 @@ fn duplicate_strings(graph: &HeapGraph, options: &ReportOptions) -> Vec<Duplicat
         .values()
         .filter(|g| g.strings > 1)
         .map(|g| {
-            let wasted = (g.strings - 1) * g.string_bytes + (g.arrays.len() as u64 - 1) * g.array_bytes;
+            let wasted =
+                (g.strings - 1) * g.string_bytes + (g.arrays.len() as u64 - 1) * g.array_bytes;
             (wasted, g)
         })
         .collect();
@@ -625,10 +697,20 @@ fn duplicate_strings(graph: &HeapGraph, options: &ReportOptions) -> Vec<Duplicat
     dups.truncate(options.top);
     dups.into_iter()
         .map(|(wasted, g)| {
-            let preview = string_value(graph, g.example, 80).unwrap_or_else(|| "<content not available>".into());
-            let is_char = graph.classes.classes[graph.class_of(g.arrays[0]) as usize].array_element == Some(BasicType::Char);
-            let coder = if is_char { None } else { field_byte(graph, g.example, b"coder") };
-            let length = if coder == Some(1) { g.length as u64 / 2 } else { g.length as u64 };
+            let preview = string_value(graph, g.example, 80)
+                .unwrap_or_else(|| "<content not available>".into());
+            let is_char = graph.classes.classes[graph.class_of(g.arrays[0]) as usize].array_element
+                == Some(BasicType::Char);
+            let coder = if is_char {
+                None
+            } else {
+                field_byte(graph, g.example, b"coder")
+            };
+            let length = if coder == Some(1) {
+                g.length as u64 / 2
+            } else {
+                g.length as u64
+            };
             DuplicateString {
                 preview,
                 length,

@@ -226,8 +226,16 @@ impl ClassTable {
             } else {
                 None
             };
-            let field_names = self.classes[i].fields.iter().map(|f| self.utf8.text(f.name_id)).collect();
-            let static_names = self.classes[i].statics.iter().map(|f| self.utf8.text(f.name_id)).collect();
+            let field_names = self.classes[i]
+                .fields
+                .iter()
+                .map(|f| self.utf8.text(f.name_id))
+                .collect();
+            let static_names = self.classes[i]
+                .statics
+                .iter()
+                .map(|f| self.utf8.text(f.name_id))
+                .collect();
             let c = &mut self.classes[i];
             c.name = name;
             c.array_element = array_element;
@@ -244,7 +252,10 @@ impl ClassTable {
 
     /// Index of the first class with this name.
     pub fn find_by_name(&self, name: &str) -> Option<u32> {
-        self.classes.iter().position(|c| c.name == name && c.dumped).map(|i| i as u32)
+        self.classes
+            .iter()
+            .position(|c| c.name == name && c.dumped)
+            .map(|i| i as u32)
     }
 
     /// The super-class chain of `class`, nearest first, stopping at missing classes and cycles.
@@ -272,7 +283,10 @@ impl ClassTable {
             .zip(&c.field_names)
             .map(|(f, name)| FieldSpec {
                 ty: f.ty,
-                contended_group: contended_fields.iter().find(|(n, _)| n == name).map(|(_, g)| *g),
+                contended_group: contended_fields
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, g)| *g),
             })
             .collect();
         for (name, ty) in layout::injected_fields(&c.name, layout.word_bytes) {
@@ -309,7 +323,11 @@ impl ClassTable {
                         let l = if self.classes[k as usize].super_id == 0 && parent.is_none() {
                             layout::layout_class(layout, None, &self.own_fields(k, layout))
                         } else {
-                            layout::layout_class(layout, Some(parent.as_ref().unwrap_or(&root)), &self.own_fields(k, layout))
+                            layout::layout_class(
+                                layout,
+                                Some(parent.as_ref().unwrap_or(&root)),
+                                &self.own_fields(k, layout),
+                            )
                         };
                         layouts[k as usize] = Some(l.clone());
                         l
@@ -514,7 +532,10 @@ mod tests {
     #[test]
     fn array_tally_matches_per_array_sum() {
         let lengths = [0u32, 1, 7, 8, 9, 15, 16, 17, 1000, 12345, 3];
-        for layout in Layout::candidates(8).iter().chain(Layout::candidates(4).iter()) {
+        for layout in Layout::candidates(8)
+            .iter()
+            .chain(Layout::candidates(4).iter())
+        {
             for t in BasicType::ALL {
                 let mut tally = ArrayTally::default();
                 let mut expected = 0;

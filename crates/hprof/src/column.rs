@@ -114,7 +114,10 @@ impl<T: Element> Column<T> {
                 Ok(())
             }
             Inner::Mapped {
-                file, map, capacity, ..
+                file,
+                map,
+                capacity,
+                ..
             } => {
                 if total <= *capacity {
                     return Ok(());
@@ -178,7 +181,9 @@ impl<T: Element> Column<T> {
             Inner::Heap(v) => v,
             Inner::Mapped { map, len, .. } => match map {
                 // SAFETY: as in `as_slice`; `&mut self` guarantees exclusive access.
-                Some(m) => unsafe { std::slice::from_raw_parts_mut(m.as_mut_ptr().cast::<T>(), *len) },
+                Some(m) => unsafe {
+                    std::slice::from_raw_parts_mut(m.as_mut_ptr().cast::<T>(), *len)
+                },
                 None => &mut [],
             },
         }
@@ -244,7 +249,10 @@ mod tests {
             assert_eq!(c.len(), 200_000);
             assert_eq!(c[199_999], 599_997);
             c[5] = 1;
-            assert_eq!(c.iter().take(6).copied().collect::<Vec<_>>(), vec![0, 3, 6, 9, 12, 1]);
+            assert_eq!(
+                c.iter().take(6).copied().collect::<Vec<_>>(),
+                vec![0, 3, 6, 9, 12, 1]
+            );
             let f: Column<u32> = Column::filled(&storage, 1000, 7).unwrap();
             assert!(f.iter().all(|&x| x == 7));
             let z: Column<u32> = Column::filled(&storage, 1000, 0).unwrap();

@@ -55,7 +55,11 @@ impl Dominators {
             let mut stack_next: Vec<u64> = vec![0];
             while let Some(&v) = stack_node.last() {
                 let next = stack_next.last_mut().expect("parallel stacks");
-                let successors: &[u32] = if v == root { &roots } else { graph.references(v) };
+                let successors: &[u32] = if v == root {
+                    &roots
+                } else {
+                    graph.references(v)
+                };
                 if (*next as usize) < successors.len() {
                     let w = successors[*next as usize];
                     *next += 1;
@@ -229,7 +233,8 @@ impl Dominators {
         for i in 0..count {
             start[i + 1] += start[i];
         }
-        let mut children: Column<u32> = Column::filled(storage, count.saturating_sub(1), 0).map_err(io)?;
+        let mut children: Column<u32> =
+            Column::filled(storage, count.saturating_sub(1), 0).map_err(io)?;
         let mut cursor: Vec<u32> = start[..count].to_vec();
         for i in 1..count {
             let d = self.idom[i] as usize;

@@ -40,7 +40,9 @@ pub enum HprofError {
         field: &'static str,
     },
     /// The analysis needs to re-read objects but the input could not be kept (temp file failure).
-    #[error("keeping a copy of the decompressed dump in {path}: {source}; set TMPDIR to a filesystem with free space")]
+    #[error(
+        "keeping a copy of the decompressed dump in {path}: {source}; set TMPDIR to a filesystem with free space"
+    )]
     Spool {
         path: String,
         #[source]
@@ -81,7 +83,11 @@ pub struct Warning {
 
 impl std::fmt::Display for Warning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} at byte {}: {}", self.record, self.offset, self.message)
+        write!(
+            f,
+            "{} at byte {}: {}",
+            self.record, self.offset, self.message
+        )
     }
 }
 

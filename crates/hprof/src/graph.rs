@@ -16,7 +16,9 @@ use crate::error::{HprofError, Result, Warning};
 use crate::histogram::Common;
 use crate::layout::Layout;
 use crate::limits::Limits;
-use crate::parser::{self, ClassDump, FrameRecord, GcRoot, Header, LoadClass, ParseSummary, ThreadStart, Visitor};
+use crate::parser::{
+    self, ClassDump, FrameRecord, GcRoot, Header, LoadClass, ParseSummary, ThreadStart, Visitor,
+};
 use crate::source::{ByteStream, RandomAccess};
 use crate::types::{BasicType, RootKind};
 
@@ -238,7 +240,9 @@ impl ContentHasher {
 
     #[inline]
     fn mix(&mut self, word: u64) {
-        self.state = (self.state ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+        self.state = (self.state ^ word)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
     }
 
     pub(crate) fn update(&mut self, mut bytes: &[u8]) {
@@ -256,7 +260,9 @@ impl ContentHasher {
         }
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
-            self.mix(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+            self.mix(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
         }
         for &b in chunks.remainder() {
             self.pending |= (b as u64) << (8 * self.pending_len);
@@ -303,7 +309,14 @@ struct Builder {
 
 impl Builder {
     #[inline]
-    fn new_node(&mut self, id: u64, kind: NodeKind, class: u32, length: u32, offset: u64) -> Option<u32> {
+    fn new_node(
+        &mut self,
+        id: u64,
+        kind: NodeKind,
+        class: u32,
+        length: u32,
+        offset: u64,
+    ) -> Option<u32> {
         let ord = self.ids.len() as u64;
         if ord >= self.max_objects {
             if self.error.is_none() {
@@ -319,7 +332,8 @@ impl Builder {
         }
         let r = (|| -> std::io::Result<()> {
             self.ids.push(id)?;
-            self.class_kind.push((kind.bits() << KIND_SHIFT) | (class & CLASS_MASK))?;
+            self.class_kind
+                .push((kind.bits() << KIND_SHIFT) | (class & CLASS_MASK))?;
             self.lengths.push(length)?;
             self.offsets.push(offset)?;
             self.edge_start.push(self.edge_ids.len() as u64)?;
@@ -371,7 +385,9 @@ impl Builder {
         }
         if self.string_class[c] == 0 {
             let table = &self.common.classes;
-            let is = table.raw_name(class).is_some_and(|n| n == b"java/lang/String" || n == b"java.lang.String");
+            let is = table
+                .raw_name(class)
+                .is_some_and(|n| n == b"java/lang/String" || n == b"java.lang.String");
             self.string_class[c] = if is { 1 } else { 2 };
             if is && self.string_value_offset.is_none() {
                 self.string_value_offset = dump_field_offset(table, class, b"value", self.id_size);
@@ -404,12 +420,22 @@ pub(crate) fn reference_offsets(table: &ClassTable, class: u32, id_size: u32) ->
 }
 
 /// Offset and type of the instance field `name` in the dump's field data of `class`.
-pub(crate) fn dump_field_offset(table: &ClassTable, class: u32, name: &[u8], id_size: u32) -> Option<u32> {
+pub(crate) fn dump_field_offset(
+    table: &ClassTable,
+    class: u32,
+    name: &[u8],
+    id_size: u32,
+) -> Option<u32> {
     dump_field(table, class, name, id_size).map(|(o, _)| o)
 }
 
 /// Offset and type of the instance field `name` (nearest declaration first).
-pub(crate) fn dump_field(table: &ClassTable, class: u32, name: &[u8], id_size: u32) -> Option<(u32, BasicType)> {
+pub(crate) fn dump_field(
+    table: &ClassTable,
+    class: u32,
+    name: &[u8],
+    id_size: u32,
+) -> Option<(u32, BasicType)> {
     let mut offset = 0u32;
     let mut chain = vec![class];
     chain.extend(table.super_chain(class));
@@ -445,7 +471,9 @@ impl Visitor for Builder {
     }
 
     fn trace(&mut self, serial: u32, thread_serial: u32, frame_ids: &[u64]) {
-        self.stacks.traces.insert(serial, (thread_serial, frame_ids.to_vec()));
+        self.stacks
+            .traces
+            .insert(serial, (thread_serial, frame_ids.to_vec()));
     }
 
     fn thread_start(&mut self, record: &ThreadStart) {
@@ -461,19 +489,25 @@ impl Visitor for Builder {
         self.common.gc_root(root);
         self.roots.push((root.object_id, root.kind));
         match root.kind {
-            RootKind::ThreadObject => {
-                if !self.stacks.threads.iter().any(|t| t.object_id == root.object_id) {
-                    self.stacks.threads.push(ThreadRecord {
-                        object_id: root.object_id,
-                        serial: root.thread_serial.unwrap_or(0),
-                        trace_serial: root.frame_or_trace.unwrap_or(0),
-                        name_id: None,
-                    });
-                }
+            RootKind::ThreadObject
+                if !self
+                    .stacks
+                    .threads
+                    .iter()
+                    .any(|t| t.object_id == root.object_id) =>
+            {
+                self.stacks.threads.push(ThreadRecord {
+                    object_id: root.object_id,
+                    serial: root.thread_serial.unwrap_or(0),
+                    trace_serial: root.frame_or_trace.unwrap_or(0),
+                    name_id: None,
+                });
             }
             RootKind::JavaFrame | RootKind::JniLocal => {
                 if let (Some(thread), Some(depth)) = (root.thread_serial, root.frame_or_trace) {
-                    self.stacks.frame_roots.push((thread, depth, root.object_id));
+                    self.stacks
+                        .frame_roots
+                        .push((thread, depth, root.object_id));
                 }
             }
             _ => {}
@@ -484,10 +518,18 @@ impl Visitor for Builder {
         let Some(index) = self.common.class_dump(class) else {
             return;
         };
-        if self.new_node(class.class_id, NodeKind::Class, index, 0, offset).is_none() {
+        if self
+            .new_node(class.class_id, NodeKind::Class, index, 0, offset)
+            .is_none()
+        {
             return;
         }
-        for id in [class.super_id, class.loader_id, class.signers_id, class.protection_domain_id] {
+        for id in [
+            class.super_id,
+            class.loader_id,
+            class.signers_id,
+            class.protection_domain_id,
+        ] {
             self.edge(id);
         }
         for s in &class.statics {
@@ -537,7 +579,8 @@ impl Visitor for Builder {
     fn object_array(&mut self, offset: u64, id: u64, class_id: u64, length: u32) -> bool {
         let class = self.common.class_index(class_id);
         self.common.saw_object(id, Shape::ObjectArray(length));
-        self.new_node(id, NodeKind::ObjectArray, class, length, offset).is_some()
+        self.new_node(id, NodeKind::ObjectArray, class, length, offset)
+            .is_some()
     }
 
     fn object_array_elements(&mut self, ids: &[u8]) {
@@ -549,7 +592,8 @@ impl Visitor for Builder {
     }
 
     fn primitive_array(&mut self, offset: u64, id: u64, element: BasicType, length: u32) -> bool {
-        self.common.saw_object(id, Shape::PrimitiveArray(element, length));
+        self.common
+            .saw_object(id, Shape::PrimitiveArray(element, length));
         let class = ClassTable::primitive_array_class(element);
         let Some(ord) = self.new_node(id, NodeKind::PrimitiveArray, class, length, offset) else {
             return false;
@@ -580,14 +624,22 @@ impl Visitor for Builder {
 /// Read a dump once and build its object graph. `input` gives random access to the same bytes
 /// for re-reading objects later (thread names, string contents, field names on paths); without it
 /// those parts of the report are missing.
-pub fn build_graph<R: ByteStream>(stream: R, input: Option<RandomAccess>, options: &GraphOptions) -> Result<HeapGraph> {
+pub fn build_graph<R: ByteStream>(
+    stream: R,
+    input: Option<RandomAccess>,
+    options: &GraphOptions,
+) -> Result<HeapGraph> {
     build_graph_then(stream, |_| Ok(input), options)
 }
 
 /// Open `path` (plain, gzip, zstd, or a pipe) and build its graph. Compressed and piped input is
 /// copied to a temporary file while it is decompressed (in `spool_dir`, else `$TMPDIR`) so objects
 /// can be re-read later without decompressing twice; a plain file is re-read in place.
-pub fn load_graph(path: &std::path::Path, options: &GraphOptions, spool_dir: Option<&std::path::Path>) -> Result<HeapGraph> {
+pub fn load_graph(
+    path: &std::path::Path,
+    options: &GraphOptions,
+    spool_dir: Option<&std::path::Path>,
+) -> Result<HeapGraph> {
     let opened = crate::source::open_stream(path).map_err(|e| HprofError::io(0, e))?;
     if opened.seekable_file {
         let file = std::fs::File::open(path).map_err(|e| HprofError::io(0, e))?;
@@ -640,9 +692,15 @@ fn build_graph_then<R: ByteStream>(
         return Err(e);
     }
     let input = finish(stream)?;
-    b.edge_start.push(b.edge_ids.len() as u64).map_err(col_err)?;
+    b.edge_start
+        .push(b.edge_ids.len() as u64)
+        .map_err(col_err)?;
     let layout = b.common.finish(options.layout);
-    tracing::debug!(objects = b.ids.len(), references = b.edge_ids.len(), "graph pass done");
+    tracing::debug!(
+        objects = b.ids.len(),
+        references = b.edge_ids.len(),
+        "graph pass done"
+    );
 
     // References of instances whose class came later in the dump: read them again.
     let mut late_edges: Vec<(u32, u64)> = Vec::new();
@@ -670,7 +728,10 @@ fn build_graph_then<R: ByteStream>(
             }
         }
         if missing_class > 0 {
-            tracing::warn!(missing_class, "instances whose class has no CLASS_DUMP: their references are unknown");
+            tracing::warn!(
+                missing_class,
+                "instances whose class has no CLASS_DUMP: their references are unknown"
+            );
         }
     }
 
@@ -735,7 +796,9 @@ fn build_graph_then<R: ByteStream>(
     // Classes are roots too (their statics live as long as their class loader, which the JVM
     // keeps reachable through the loaded classes).
     for (o, &ck) in b.class_kind.iter().enumerate() {
-        if NodeKind::from_bits(ck >> KIND_SHIFT) == NodeKind::Class && seen_root.insert(o as u32, ()).is_none() {
+        if NodeKind::from_bits(ck >> KIND_SHIFT) == NodeKind::Class
+            && seen_root.insert(o as u32, ()).is_none()
+        {
             roots.push((o as u32, RootKind::StickyClass));
         }
     }
@@ -772,7 +835,11 @@ fn build_graph_then<R: ByteStream>(
 }
 
 /// Read the field data of the INSTANCE_DUMP at `offset`.
-pub(crate) fn read_instance_fields(input: &RandomAccess, offset: u64, id_size: u32) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_instance_fields(
+    input: &RandomAccess,
+    offset: u64,
+    id_size: u32,
+) -> std::io::Result<Vec<u8>> {
     let head = 1 + 2 * id_size as usize + 8;
     let h = input.read_at(offset, head)?;
     if h.len() < head || h[0] != crate::types::sub::INSTANCE_DUMP {
@@ -795,8 +862,11 @@ pub(crate) fn read_primitive_array(
         return Err(std::io::Error::other("not a primitive array record"));
     }
     let length = u32::from_be_bytes([h[head - 5], h[head - 4], h[head - 3], h[head - 2]]);
-    let ty = BasicType::from_u8(h[head - 1]).ok_or_else(|| std::io::Error::other("bad array type"))?;
-    let bytes = (length as usize).saturating_mul(ty.hprof_size(id_size) as usize).min(max);
+    let ty =
+        BasicType::from_u8(h[head - 1]).ok_or_else(|| std::io::Error::other("bad array type"))?;
+    let bytes = (length as usize)
+        .saturating_mul(ty.hprof_size(id_size) as usize)
+        .min(max);
     Ok((ty, length, input.read_at(offset + head as u64, bytes)?))
 }
 
@@ -862,7 +932,9 @@ impl HeapGraph {
             NodeKind::Class => self.sizes.mirror_bytes[class],
             NodeKind::ObjectArray => layout.array_bytes(BasicType::Object, self.length(ord)),
             NodeKind::PrimitiveArray => {
-                let t = self.classes.classes[class].array_element.unwrap_or(BasicType::Byte);
+                let t = self.classes.classes[class]
+                    .array_element
+                    .unwrap_or(BasicType::Byte);
                 layout.array_bytes(t, self.length(ord))
             }
         }

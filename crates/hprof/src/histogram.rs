@@ -103,7 +103,8 @@ impl Common {
     }
 
     pub(crate) fn load_class(&mut self, record: &LoadClass) {
-        self.classes.load_class(record.serial, record.class_id, record.name_id);
+        self.classes
+            .load_class(record.serial, record.class_id, record.name_id);
     }
 
     pub(crate) fn class_dump(&mut self, class: &ClassDump) -> Option<u32> {
@@ -125,7 +126,9 @@ impl Common {
                 matched_gaps: 0,
                 sampled_gaps: 0,
             },
-            None => self.sampler.choose(&self.classes, self.id_size, self.max_id),
+            None => self
+                .sampler
+                .choose(&self.classes, self.id_size, self.max_id),
         }
     }
 }
@@ -149,7 +152,8 @@ impl Counter {
     fn grow_arrays(&mut self, class: u32) {
         let n = class as usize + 1;
         if self.arrays.len() < n {
-            self.arrays.resize(n.max(self.arrays.len() * 2), ArrayTally::default());
+            self.arrays
+                .resize(n.max(self.arrays.len() * 2), ArrayTally::default());
         }
     }
 }
@@ -194,7 +198,8 @@ impl Visitor for Counter {
 
     #[inline]
     fn primitive_array(&mut self, _offset: u64, id: u64, element: BasicType, length: u32) -> bool {
-        self.common.saw_object(id, Shape::PrimitiveArray(element, length));
+        self.common
+            .saw_object(id, Shape::PrimitiveArray(element, length));
         let class = ClassTable::primitive_array_class(element);
         self.grow_arrays(class);
         self.arrays[class as usize].add(length);
@@ -266,13 +271,17 @@ pub fn histogram<R: ByteStream>(stream: R, options: &HistogramOptions) -> Result
 
 /// Open `path` (plain, gzip, zstd or a pipe) and build its class histogram in one streaming pass.
 pub fn histogram_of_path(path: &std::path::Path, options: &HistogramOptions) -> Result<Histogram> {
-    let opened = crate::source::open_stream(path).map_err(|e| crate::HprofError::Io { offset: 0, source: e })?;
+    let opened = crate::source::open_stream(path).map_err(|e| crate::HprofError::Io {
+        offset: 0,
+        source: e,
+    })?;
     histogram(opened.stream, options)
 }
 
 /// Merge rows of equal class name (same name, several class loaders) and sort by bytes.
 pub(crate) fn merge_by_name(rows: Vec<HistogramEntry>) -> Vec<HistogramEntry> {
-    let mut by_name: std::collections::HashMap<String, HistogramEntry> = std::collections::HashMap::new();
+    let mut by_name: std::collections::HashMap<String, HistogramEntry> =
+        std::collections::HashMap::new();
     for row in rows {
         by_name
             .entry(row.class.clone())

@@ -122,7 +122,11 @@ impl Layout {
         if self.array_base_word_aligned {
             let base = align_up(length_end, self.word_bytes as u64);
             // On 32-bit JVMs 8-byte elements still start 8-aligned.
-            if element_bytes == 8 { align_up(base, 8) } else { base }
+            if element_bytes == 8 {
+                align_up(base, 8)
+            } else {
+                base
+            }
         } else {
             align_up(length_end, element_bytes.max(1) as u64)
         }
@@ -141,7 +145,10 @@ impl Layout {
     /// Round an object end offset to a whole object size.
     #[inline]
     pub fn object_bytes(&self, end_offset: u64) -> u64 {
-        align_up(align_up(end_offset, self.word_bytes as u64), self.alignment_bytes as u64)
+        align_up(
+            align_up(end_offset, self.word_bytes as u64),
+            self.alignment_bytes as u64,
+        )
     }
 }
 
@@ -250,7 +257,9 @@ impl Blocks {
         for &(size, alignment) in fields {
             let candidate = match start {
                 Start::Last => self.last(),
-                Start::After(_) if size == last_size && alignment == last_alignment && !last_search_success => {
+                Start::After(_)
+                    if size == last_size && alignment == last_alignment && !last_search_success =>
+                {
                     self.last()
                 }
                 Start::After(start) => {
@@ -293,7 +302,11 @@ impl Blocks {
 }
 
 /// Lay out a class given its super-class's layout (`None` for `java.lang.Object`).
-pub fn layout_class(layout: &Layout, parent: Option<&ClassLayout>, own: &ClassFields) -> ClassLayout {
+pub fn layout_class(
+    layout: &Layout,
+    parent: Option<&ClassLayout>,
+    own: &ClassFields,
+) -> ClassLayout {
     let header = layout.object_header_bytes;
     let mut blocks = match parent {
         None => Blocks {
@@ -361,7 +374,10 @@ pub fn layout_class(layout: &Layout, parent: Option<&ClassLayout>, own: &ClassFi
             } else {
                 Start::Last
             };
-            Blocks { blocks: list, start }
+            Blocks {
+                blocks: list,
+                start,
+            }
         }
     };
 
@@ -375,7 +391,7 @@ pub fn layout_class(layout: &Layout, parent: Option<&ClassLayout>, own: &ClassFi
         .filter(|f| f.contended_group.is_none() && f.ty != BasicType::Object)
         .map(spec)
         .collect();
-    primitives.sort_by(|a, b| b.0.cmp(&a.0));
+    primitives.sort_by_key(|p| std::cmp::Reverse(p.0));
     let oops: Vec<(u32, u32)> = own
         .fields
         .iter()
@@ -409,7 +425,7 @@ pub fn layout_class(layout: &Layout, parent: Option<&ClassLayout>, own: &ClassFi
             .filter(|f| f.contended_group == Some(g) && f.ty != BasicType::Object)
             .map(spec)
             .collect();
-        group_primitives.sort_by(|a, b| b.0.cmp(&a.0));
+        group_primitives.sort_by_key(|p| std::cmp::Reverse(p.0));
         let group_oops: Vec<(u32, u32)> = own
             .fields
             .iter()
@@ -463,7 +479,10 @@ pub fn mirror_bytes(layout: &Layout, class_instance_bytes: u32, statics: &[Basic
 
 /// Fields HotSpot injects into JDK classes: in the object, not in the dump's field list.
 /// `intptr_t` fields are `long` on 64-bit JVMs and `int` on 32-bit ones.
-pub(crate) fn injected_fields(class_name: &str, word_bytes: u32) -> &'static [(&'static str, BasicType)] {
+pub(crate) fn injected_fields(
+    class_name: &str,
+    word_bytes: u32,
+) -> &'static [(&'static str, BasicType)] {
     use BasicType::*;
     let wide = word_bytes == 8;
     match class_name {
@@ -488,14 +507,18 @@ pub(crate) fn injected_fields(class_name: &str, word_bytes: u32) -> &'static [(&
         ],
         "java.lang.ClassLoader" if wide => &[("loader_data", Long)],
         "java.lang.ClassLoader" => &[("loader_data", Int)],
-        "java.lang.invoke.ResolvedMethodName" if wide => &[("vmholder", Object), ("vmtarget", Long)],
+        "java.lang.invoke.ResolvedMethodName" if wide => {
+            &[("vmholder", Object), ("vmtarget", Long)]
+        }
         "java.lang.invoke.ResolvedMethodName" => &[("vmholder", Object), ("vmtarget", Int)],
         "java.lang.invoke.MemberName" if wide => &[("vmindex", Long)],
         "java.lang.invoke.MemberName" => &[("vmindex", Int)],
         "java.lang.invoke.MethodHandleNatives$CallSiteContext" if wide => {
             &[("vmdependencies", Long), ("last_cleanup", Long)]
         }
-        "java.lang.invoke.MethodHandleNatives$CallSiteContext" => &[("vmdependencies", Int), ("last_cleanup", Long)],
+        "java.lang.invoke.MethodHandleNatives$CallSiteContext" => {
+            &[("vmdependencies", Int), ("last_cleanup", Long)]
+        }
         "java.lang.StackFrameInfo" => &[("version", Short)],
         "java.lang.Module" if wide => &[("module_entry", Long)],
         "java.lang.Module" => &[("module_entry", Int)],
@@ -518,9 +541,13 @@ pub(crate) fn contended(class_name: &str) -> (bool, &'static [(&'static str, &'s
         "java.util.concurrent.ConcurrentHashMap$CounterCell"
         | "java.util.concurrent.atomic.Striped64$Cell"
         | "java.util.concurrent.Exchanger$Node" => (true, &[]),
-        "java.util.concurrent.SubmissionPublisher$BufferedSubscription" => (true, &[("demand", "c"), ("waiting", "c")]),
+        "java.util.concurrent.SubmissionPublisher$BufferedSubscription" => {
+            (true, &[("demand", "c"), ("waiting", "c")])
+        }
         "java.util.concurrent.ForkJoinPool" => (false, &[("ctl", "fjpctl")]),
-        "java.util.concurrent.ForkJoinPool$WorkQueue" => (false, &[("top", "w"), ("source", "w"), ("nsteals", "w")]),
+        "java.util.concurrent.ForkJoinPool$WorkQueue" => {
+            (false, &[("top", "w"), ("source", "w"), ("nsteals", "w")])
+        }
         _ => (false, &[]),
     }
 }
@@ -552,11 +579,20 @@ mod tests {
         // HashMap$Node: int hash; K key; V value; Node next.
         let node = fields(&[Int, Object, Object, Object]);
         let c = Layout::COMPRESSED;
-        assert_eq!(layout_class(&c, Some(&object(&c)), &node).instance_bytes, 32);
+        assert_eq!(
+            layout_class(&c, Some(&object(&c)), &node).instance_bytes,
+            32
+        );
         let u = Layout::UNCOMPRESSED_OOPS;
-        assert_eq!(layout_class(&u, Some(&object(&u)), &node).instance_bytes, 40);
+        assert_eq!(
+            layout_class(&u, Some(&object(&u)), &node).instance_bytes,
+            40
+        );
         let old = Layout::UNCOMPRESSED;
-        assert_eq!(layout_class(&old, Some(&object(&old)), &node).instance_bytes, 48);
+        assert_eq!(
+            layout_class(&old, Some(&object(&old)), &node).instance_bytes,
+            48
+        );
     }
 
     #[test]

@@ -46,14 +46,18 @@ pub mod types;
 pub use analysis::{HeapReport, ReportOptions, report};
 pub use classes::{ClassInfo, ClassTable, LayoutChoice, LayoutSource};
 pub use dominators::Dominators;
-pub use graph::{GraphOptions, HeapGraph, NodeKind, build_graph, load_graph};
 pub use error::{HprofError, Result, Warning, Warnings};
-pub use histogram::{Histogram, HistogramEntry, HistogramOptions, RootCounts, histogram, histogram_of_path};
+pub use graph::{GraphOptions, HeapGraph, NodeKind, build_graph, load_graph};
+pub use histogram::{
+    Histogram, HistogramEntry, HistogramOptions, RootCounts, histogram, histogram_of_path,
+};
 pub use layout::Layout;
 pub use limits::Limits;
-pub use pprof::{PprofOptions, write_pprof};
 pub use parser::{Header, ParseSummary, Visitor, parse};
-pub use source::{ByteStream, Compression, OpenedDump, RandomAccess, detect_compression, open_stream};
+pub use pprof::{PprofOptions, write_pprof};
+pub use source::{
+    ByteStream, Compression, OpenedDump, RandomAccess, detect_compression, open_stream,
+};
 pub use types::{BasicType, RootKind, java_class_name};
 
 /// Run every pass over `bytes` and discard the results: the entry point of the fuzz target and

@@ -120,7 +120,13 @@ pub trait Visitor {
     /// A run of raw element ids (a multiple of the id size).
     fn object_array_elements(&mut self, _ids: &[u8]) {}
     /// Return true to receive the values through [`Visitor::primitive_array_data`].
-    fn primitive_array(&mut self, _offset: u64, _id: u64, _element: BasicType, _length: u32) -> bool {
+    fn primitive_array(
+        &mut self,
+        _offset: u64,
+        _id: u64,
+        _element: BasicType,
+        _length: u32,
+    ) -> bool {
         false
     }
     /// A run of raw big-endian element bytes.
@@ -183,7 +189,11 @@ pub(crate) fn read_id<const ID: usize>(b: &[u8]) -> u64 {
 /// Read an identifier of `id_size` bytes.
 #[inline]
 pub fn id_at(b: &[u8], id_size: u32) -> u64 {
-    if id_size == 8 { be_u64(b) } else { be_u32(b) as u64 }
+    if id_size == 8 {
+        be_u64(b)
+    } else {
+        be_u32(b) as u64
+    }
 }
 
 /// Raw bits of a value of type `ty` at the start of `b` (which must be long enough).
@@ -212,7 +222,10 @@ fn parse_header<R: ByteStream>(src: &mut Source<R>) -> Result<Header> {
     if !format.starts_with("JAVA PROFILE 1.0") {
         return Err(HprofError::BadHeader {
             offset: 0,
-            reason: format!("format string is {:?}", format.chars().take(40).collect::<String>()),
+            reason: format!(
+                "format string is {:?}",
+                format.chars().take(40).collect::<String>()
+            ),
         });
     }
     if head.len() < nul + 1 + 12 {
@@ -255,7 +268,11 @@ struct Parser<'a, R, V> {
 /// Returns an error for input that is not a heap dump or is corrupt in a way that makes the rest
 /// unreadable; a dump cut short (an interrupted `jcmd GC.heap_dump`) returns what was read with
 /// `truncated` set.
-pub fn parse<R: ByteStream, V: Visitor>(stream: R, limits: &Limits, visitor: &mut V) -> Result<ParseSummary> {
+pub fn parse<R: ByteStream, V: Visitor>(
+    stream: R,
+    limits: &Limits,
+    visitor: &mut V,
+) -> Result<ParseSummary> {
     let (summary, _) = parse_returning_stream(stream, limits, visitor)?;
     Ok(summary)
 }
@@ -383,7 +400,9 @@ impl<R: ByteStream, V: Visitor> Parser<'_, R, V> {
             self.records[t as usize] += 1;
             let name = record_name(t);
             match t {
-                tag::HEAP_DUMP | tag::HEAP_DUMP_SEGMENT => self.heap_segment::<ID>(offset, length)?,
+                tag::HEAP_DUMP | tag::HEAP_DUMP_SEGMENT => {
+                    self.heap_segment::<ID>(offset, length)?
+                }
                 tag::UTF8 => {
                     if length < ID as u64 {
                         self.bad_length(offset, name, length)?;
@@ -446,11 +465,15 @@ impl<R: ByteStream, V: Visitor> Parser<'_, R, V> {
                     self.src.consume(12);
                     // Trust the record length over the frame count: never read past the record.
                     let fitting = (length - 12) / ID as u64;
-                    let count = declared.min(fitting).min(self.limits.max_frames_per_trace as u64) as usize;
+                    let count = declared
+                        .min(fitting)
+                        .min(self.limits.max_frames_per_trace as u64)
+                        as usize;
                     let n = count * ID;
                     self.need(n, offset, name)?;
                     self.frames.clear();
-                    self.frames.extend(self.src.peek(n).chunks_exact(ID).map(read_id::<ID>));
+                    self.frames
+                        .extend(self.src.peek(n).chunks_exact(ID).map(read_id::<ID>));
                     self.src.consume(n);
                     self.visitor.trace(serial, thread_serial, &self.frames);
                     self.skip_exact(length - 12 - n as u64, offset, name)?;
@@ -486,7 +509,9 @@ impl<R: ByteStream, V: Visitor> Parser<'_, R, V> {
                         self.warn(Warning {
                             offset,
                             record: "unknown record",
-                            message: format!("tag 0x{t:02x} is not an HPROF record tag; skipped {length} bytes"),
+                            message: format!(
+                                "tag 0x{t:02x} is not an HPROF record tag; skipped {length} bytes"
+                            ),
                         });
                     }
                     self.skip_exact(length, offset, "unknown record")?;
@@ -552,7 +577,10 @@ impl<R: ByteStream, V: Visitor> Parser<'_, R, V> {
                         let mut left = n;
                         while left > 0 {
                             if !self.src.ensure(ID)? {
-                                return Err(Stop::Truncated { offset, record: NAME });
+                                return Err(Stop::Truncated {
+                                    offset,
+                                    record: NAME,
+                                });
                             }
                             let chunk = self.src.chunk(left)?;
                             let take = chunk.len() - chunk.len() % ID;
@@ -574,7 +602,9 @@ impl<R: ByteStream, V: Visitor> Parser<'_, R, V> {
                     let length = be_u32(&b[1 + ID + 4..]);
                     let type_byte = b[1 + ID + 8];
                     self.src.consume(h);
-                    let Some(element) = BasicType::from_u8(type_byte).filter(|t| *t != BasicType::Object) else {
+                    let Some(element) =
+                        BasicType::from_u8(type_byte).filter(|t| *t != BasicType::Object)
+                    else {
                         return Err(Stop::Error(HprofError::malformed(
                             offset,
                             NAME,
@@ -587,7 +617,10 @@ impl<R: ByteStream, V: Visitor> Parser<'_, R, V> {
                         let mut left = n;
                         while left > 0 {
                             if !self.src.ensure(1)? {
-                                return Err(Stop::Truncated { offset, record: NAME });
+                                return Err(Stop::Truncated {
+                                    offset,
+                                    record: NAME,
+                                });
                             }
                             let chunk = self.src.chunk(left)?;
                             let take = chunk.len();
@@ -659,7 +692,9 @@ impl<R: ByteStream, V: Visitor> Parser<'_, R, V> {
                 | sub::ROOT_REFERENCE_CLEANUP
                 | sub::ROOT_VM_INTERNAL
                 | sub::UNREACHABLE => self.root::<ID>(offset, remaining, t, RootKind::Other, 0)?,
-                sub::ROOT_JNI_MONITOR => self.root::<ID>(offset, remaining, t, RootKind::Other, 8)?,
+                sub::ROOT_JNI_MONITOR => {
+                    self.root::<ID>(offset, remaining, t, RootKind::Other, 8)?
+                }
                 sub::HEAP_DUMP_INFO => {
                     let n = 1 + 4 + ID;
                     self.fits(n as u64, remaining, offset, "HEAP_DUMP_INFO")?;
@@ -703,7 +738,14 @@ impl<R: ByteStream, V: Visitor> Parser<'_, R, V> {
         }
     }
 
-    fn root<const ID: usize>(&mut self, offset: u64, remaining: u64, t: u8, kind: RootKind, extra: usize) -> Flow {
+    fn root<const ID: usize>(
+        &mut self,
+        offset: u64,
+        remaining: u64,
+        t: u8,
+        kind: RootKind,
+        extra: usize,
+    ) -> Flow {
         let name = sub_record_name(t);
         let n = 1 + ID + extra;
         self.fits(n as u64, remaining, offset, name)?;
@@ -720,7 +762,13 @@ impl<R: ByteStream, V: Visitor> Parser<'_, R, V> {
     }
 
     /// Take `n` bytes of a class dump, checking the segment bound.
-    fn class_bytes(&mut self, n: usize, used: &mut u64, remaining: u64, offset: u64) -> Flow<&[u8]> {
+    fn class_bytes(
+        &mut self,
+        n: usize,
+        used: &mut u64,
+        remaining: u64,
+        offset: u64,
+    ) -> Flow<&[u8]> {
         const NAME: &str = "CLASS_DUMP";
         self.fits(*used + n as u64, remaining, offset, NAME)?;
         *used += n as u64;

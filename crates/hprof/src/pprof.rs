@@ -31,10 +31,16 @@ impl Default for PprofOptions {
 }
 
 /// Write the gzip-compressed profile to `out`.
-pub fn write_pprof(graph: &HeapGraph, doms: &Dominators, options: &PprofOptions, out: impl Write) -> crate::Result<()> {
+pub fn write_pprof(
+    graph: &HeapGraph,
+    doms: &Dominators,
+    options: &PprofOptions,
+    out: impl Write,
+) -> crate::Result<()> {
     let profile = encode_profile(graph, doms, options)?;
     let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
-    gz.write_all(&profile).map_err(|e| crate::HprofError::io(0, e))?;
+    gz.write_all(&profile)
+        .map_err(|e| crate::HprofError::io(0, e))?;
     gz.finish().map_err(|e| crate::HprofError::io(0, e))?;
     Ok(())
 }
@@ -64,7 +70,11 @@ impl Trie {
 }
 
 /// The uncompressed protobuf bytes.
-pub fn encode_profile(graph: &HeapGraph, doms: &Dominators, options: &PprofOptions) -> crate::Result<Vec<u8>> {
+pub fn encode_profile(
+    graph: &HeapGraph,
+    doms: &Dominators,
+    options: &PprofOptions,
+) -> crate::Result<Vec<u8>> {
     let mut strings: Vec<String> = vec![String::new()];
     let mut string_index: HashMap<String, i64> = HashMap::new();
     let mut intern = |s: &str, strings: &mut Vec<String>| -> i64 {
@@ -79,16 +89,17 @@ pub fn encode_profile(graph: &HeapGraph, doms: &Dominators, options: &PprofOptio
     // Function ids are 1-based; 0 in the trie means the root.
     let mut functions: Vec<i64> = Vec::new(); // name string index per function id - 1
     let mut function_of_name: HashMap<String, u32> = HashMap::new();
-    let mut function_for = |name: String, strings: &mut Vec<String>, functions: &mut Vec<i64>| -> u32 {
-        if let Some(&f) = function_of_name.get(&name) {
-            return f;
-        }
-        let idx = intern(&name, strings);
-        functions.push(idx);
-        let f = functions.len() as u32;
-        function_of_name.insert(name, f);
-        f
-    };
+    let mut function_for =
+        |name: String, strings: &mut Vec<String>, functions: &mut Vec<i64>| -> u32 {
+            if let Some(&f) = function_of_name.get(&name) {
+                return f;
+            }
+            let idx = intern(&name, strings);
+            functions.push(idx);
+            let f = functions.len() as u32;
+            function_of_name.insert(name, f);
+            f
+        };
     let ellipsis = function_for("…".to_string(), &mut strings, &mut functions);
 
     let mut trie = Trie {
@@ -111,7 +122,8 @@ pub fn encode_profile(graph: &HeapGraph, doms: &Dominators, options: &PprofOptio
             return;
         }
         let ord = doms.vertex[p as usize];
-        let key = graph.class_of(ord) | ((graph.kind(ord) == crate::graph::NodeKind::Class) as u32) << 31;
+        let key =
+            graph.class_of(ord) | ((graph.kind(ord) == crate::graph::NodeKind::Class) as u32) << 31;
         let function = match class_function.get(&key) {
             Some(&f) => f,
             None => {
@@ -121,13 +133,14 @@ pub fn encode_profile(graph: &HeapGraph, doms: &Dominators, options: &PprofOptio
             }
         };
         let (parent_node, parent_function, depth) = stack.last().copied().unwrap_or((0, 0, 0));
-        let (node, depth) = if parent_node != 0 && (parent_function == function || parent_function == ellipsis) {
-            (parent_node, depth)
-        } else if depth >= options.max_depth {
-            (trie.child(parent_node, ellipsis), depth)
-        } else {
-            (trie.child(parent_node, function), depth + 1)
-        };
+        let (node, depth) =
+            if parent_node != 0 && (parent_function == function || parent_function == ellipsis) {
+                (parent_node, depth)
+            } else if depth >= options.max_depth {
+                (trie.child(parent_node, ellipsis), depth)
+            } else {
+                (trie.child(parent_node, function), depth + 1)
+            };
         let f = trie.function[node as usize];
         trie.objects[node as usize] += 1;
         trie.bytes[node as usize] += graph.shallow_bytes(ord) as i64;
@@ -136,8 +149,14 @@ pub fn encode_profile(graph: &HeapGraph, doms: &Dominators, options: &PprofOptio
     drop(start);
     drop(children);
 
-    let objects_type = (intern("objects", &mut strings), intern("count", &mut strings));
-    let space_type = (intern("retained", &mut strings), intern("bytes", &mut strings));
+    let objects_type = (
+        intern("objects", &mut strings),
+        intern("count", &mut strings),
+    );
+    let space_type = (
+        intern("retained", &mut strings),
+        intern("bytes", &mut strings),
+    );
     let comment = intern(
         "retained bytes by dominator path: flat = shallow size, cum = retained size",
         &mut strings,
@@ -192,7 +211,11 @@ pub fn encode_profile(graph: &HeapGraph, doms: &Dominators, options: &PprofOptio
     for s in &strings {
         field_bytes(&mut out, 6, s.as_bytes());
     }
-    field_varint(&mut out, 9, graph.header.timestamp_ms.saturating_mul(1_000_000));
+    field_varint(
+        &mut out,
+        9,
+        graph.header.timestamp_ms.saturating_mul(1_000_000),
+    );
     let mut period_type = Vec::new();
     field_varint(&mut period_type, 1, space_type.0 as u64);
     field_varint(&mut period_type, 2, space_type.1 as u64);

@@ -274,11 +274,17 @@ pub fn open_stream(path: &Path) -> io::Result<OpenedDump> {
         file.seek(SeekFrom::Start(0))?;
         Box::new(file)
     } else {
-        Box::new(Prefixed { head, at: 0, inner: file })
+        Box::new(Prefixed {
+            head,
+            at: 0,
+            inner: file,
+        })
     };
     let stream: Box<dyn ByteStream + Send> = match compression {
         Compression::None => raw,
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 20, raw))),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
+            io::BufReader::with_capacity(1 << 20, raw),
+        )),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(raw)?),
     };
     Ok(OpenedDump {
@@ -320,7 +326,11 @@ impl RandomAccess {
 
     pub(crate) fn from_file(file: File) -> io::Result<Self> {
         let len = file.metadata()?.len();
-        Ok(RandomAccess { file, len, _spool: None })
+        Ok(RandomAccess {
+            file,
+            len,
+            _spool: None,
+        })
     }
 }
 
@@ -335,7 +345,9 @@ pub(crate) struct Spooling<R> {
 
 impl<R: Read> Spooling<R> {
     pub(crate) fn new(inner: R, dir: Option<&Path>) -> Result<Self> {
-        let dir: PathBuf = dir.map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
+        let dir: PathBuf = dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
         let named = tempfile::Builder::new()
             .prefix("triage-hprof-spool-")
             .tempfile_in(&dir)
@@ -362,7 +374,10 @@ impl<R: Read> Spooling<R> {
         if let Some(e) = self.error {
             return Err(spool_err(e));
         }
-        let file = self.out.into_inner().map_err(|e| spool_err(e.into_error()))?;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| spool_err(e.into_error()))?;
         let len = file.metadata().map_err(spool_err)?.len();
         Ok(RandomAccess {
             file,

@@ -250,7 +250,11 @@ pub fn java_class_name(internal: &str) -> String {
         && internal[at + 3..].bytes().all(|b| b.is_ascii_hexdigit())
         && at + 3 < internal.len()
     {
-        return format!("{}/{}", java_class_name(&internal[..at]), &internal[at + 1..]);
+        return format!(
+            "{}/{}",
+            java_class_name(&internal[..at]),
+            &internal[at + 1..]
+        );
     }
     let dims = internal.bytes().take_while(|&b| b == b'[').count();
     if dims == 0 {
@@ -282,14 +286,26 @@ mod tests {
 
     #[test]
     fn class_names_in_source_form() {
-        assert_eq!(java_class_name("java/util/HashMap$Node"), "java.util.HashMap$Node");
+        assert_eq!(
+            java_class_name("java/util/HashMap$Node"),
+            "java.util.HashMap$Node"
+        );
         assert_eq!(java_class_name("[B"), "byte[]");
         assert_eq!(java_class_name("[[I"), "int[][]");
         assert_eq!(java_class_name("[Ljava/lang/Object;"), "java.lang.Object[]");
-        assert_eq!(java_class_name("[[Ljava/lang/String;"), "java.lang.String[][]");
+        assert_eq!(
+            java_class_name("[[Ljava/lang/String;"),
+            "java.lang.String[][]"
+        );
         assert_eq!(java_class_name("java.lang.String"), "java.lang.String");
-        assert_eq!(java_class_name("a/B$$Lambda$1+0x0000000800c01234"), "a.B$$Lambda$1/0x0000000800c01234");
-        assert_eq!(java_class_name("a.B$$Lambda$1/0x0000000800c01234"), "a.B$$Lambda$1/0x0000000800c01234");
+        assert_eq!(
+            java_class_name("a/B$$Lambda$1+0x0000000800c01234"),
+            "a.B$$Lambda$1/0x0000000800c01234"
+        );
+        assert_eq!(
+            java_class_name("a.B$$Lambda$1/0x0000000800c01234"),
+            "a.B$$Lambda$1/0x0000000800c01234"
+        );
     }
 
     #[test]

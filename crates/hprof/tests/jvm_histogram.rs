@@ -68,9 +68,19 @@ fn check_layout(test: &str, flags: &[&str], expect_reference_bytes: u32, class_d
     let jvm_histogram = jvm.stable_histogram_and_dump(&dump);
     drop(jvm);
 
-    let ours = hprof::histogram_of_path(&dump, &HistogramOptions::default()).expect("parsing the dump");
-    assert_eq!(ours.layout.source, LayoutSource::Inferred, "{:?}", ours.layout);
-    assert_eq!(ours.layout.layout.reference_bytes, expect_reference_bytes, "{:?}", ours.layout);
+    let ours =
+        hprof::histogram_of_path(&dump, &HistogramOptions::default()).expect("parsing the dump");
+    assert_eq!(
+        ours.layout.source,
+        LayoutSource::Inferred,
+        "{:?}",
+        ours.layout
+    );
+    assert_eq!(
+        ours.layout.layout.reference_bytes, expect_reference_bytes,
+        "{:?}",
+        ours.layout
+    );
     assert!(!ours.parse.truncated);
 
     let ours_by_class: HashMap<&str, (u64, u64)> = ours
@@ -82,12 +92,19 @@ fn check_layout(test: &str, flags: &[&str], expect_reference_bytes: u32, class_d
     for (class, &(instances, bytes)) in &jvm_histogram {
         if class_data_sharing && class == "java.lang.Class" {
             let got = ours_by_class.get(class.as_str()).copied().unwrap_or((0, 0));
-            assert!(got.0 > 0 && got.0 <= instances, "java.lang.Class: JVM {instances}, ours {}", got.0);
+            assert!(
+                got.0 > 0 && got.0 <= instances,
+                "java.lang.Class: JVM {instances}, ours {}",
+                got.0
+            );
             continue;
         }
         let got = ours_by_class.get(class.as_str()).copied().unwrap_or((0, 0));
         if got != (instances, bytes) {
-            mismatches.push(format!("{class}: JVM {instances} / {bytes} B, ours {} / {} B", got.0, got.1));
+            mismatches.push(format!(
+                "{class}: JVM {instances} / {bytes} B, ours {} / {} B",
+                got.0, got.1
+            ));
         }
     }
     mismatches.sort();
@@ -110,9 +127,16 @@ fn check_layout(test: &str, flags: &[&str], expect_reference_bytes: u32, class_d
         "java.util.concurrent.ConcurrentHashMap$Node",
         "java.lang.Class",
     ] {
-        assert!(jvm_histogram.contains_key(class), "{class} was not stable across the dump");
+        assert!(
+            jvm_histogram.contains_key(class),
+            "{class} was not stable across the dump"
+        );
     }
-    assert!(jvm_histogram.len() > 200, "only {} classes compared", jvm_histogram.len());
+    assert!(
+        jvm_histogram.len() > 200,
+        "only {} classes compared",
+        jvm_histogram.len()
+    );
 }
 
 #[test]
@@ -127,7 +151,12 @@ fn histogram_matches_jvm_small_heap_compressed_oops() {
 
 #[test]
 fn histogram_matches_jvm_1g_heap() {
-    check_layout("histogram_matches_jvm_1g_heap", &["-Xms256m", "-Xmx1g"], 4, true);
+    check_layout(
+        "histogram_matches_jvm_1g_heap",
+        &["-Xms256m", "-Xmx1g"],
+        4,
+        true,
+    );
 }
 
 #[test]

@@ -82,7 +82,10 @@ fn run(test: &str, flags: &[&str], expected: Expected) {
         .collect();
     assert_eq!(
         steps,
-        vec![("class RetainedProgram", None), ("RetainedProgram$Holder", Some("static HOLDER"))]
+        vec![
+            ("class RetainedProgram", None),
+            ("RetainedProgram$Holder", Some("static HOLDER"))
+        ]
     );
     let node_class = report
         .retained_by_class
@@ -93,9 +96,15 @@ fn run(test: &str, flags: &[&str], expected: Expected) {
     assert_eq!(node_class.retained_bytes, head.retained_bytes);
 
     // Threads: the main thread sleeps in main().
-    let main = report.threads.iter().find(|t| t.name == "main").expect("main thread");
+    let main = report
+        .threads
+        .iter()
+        .find(|t| t.name == "main")
+        .expect("main thread");
     assert!(
-        main.frames.iter().any(|f| f.starts_with("RetainedProgram.main(RetainedProgram.java:")),
+        main.frames
+            .iter()
+            .any(|f| f.starts_with("RetainedProgram.main(RetainedProgram.java:")),
         "{:?}",
         main.frames
     );
@@ -108,12 +117,23 @@ fn run(test: &str, flags: &[&str], expected: Expected) {
         return;
     };
     let out = std::process::Command::new(go)
-        .args(["tool", "pprof", "-top", "-nodecount=1000", "-sample_index=retained", "-unit=B"])
+        .args([
+            "tool",
+            "pprof",
+            "-top",
+            "-nodecount=1000",
+            "-sample_index=retained",
+            "-unit=B",
+        ])
         .arg(&profile)
         .env("HOME", dir.path())
         .output()
         .expect("running go tool pprof");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let cum_of = |name: &str| -> u64 {
         let line = text
@@ -123,7 +143,10 @@ fn run(test: &str, flags: &[&str], expected: Expected) {
         let cum = line.split_whitespace().nth(3).expect("cum column");
         cum.trim_end_matches('B').parse().expect("bytes")
     };
-    assert_eq!(cum_of("RetainedProgram$Holder"), expected.holder_bytes + array_bytes);
+    assert_eq!(
+        cum_of("RetainedProgram$Holder"),
+        expected.holder_bytes + array_bytes
+    );
     assert_eq!(cum_of("RetainedProgram$Node"), head.retained_bytes);
 }
 

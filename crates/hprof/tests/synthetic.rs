@@ -4,7 +4,9 @@
 mod common;
 
 use common::writer::{DumpWriter, INT, OBJECT};
-use hprof::{Dominators, GraphOptions, HistogramOptions, HprofError, Layout, NodeKind, RandomAccess};
+use hprof::{
+    Dominators, GraphOptions, HistogramOptions, HprofError, Layout, NodeKind, RandomAccess,
+};
 
 const ARRAY_CLASS: u64 = 0x100;
 
@@ -54,7 +56,11 @@ fn random_graph(seed: u64, n: usize, id_size: u32) -> (Vec<u8>, Vec<Vec<usize>>,
 
 fn reachable(adjacency: &[Vec<usize>], roots: &[usize], removed: Option<usize>) -> Vec<bool> {
     let mut seen = vec![false; adjacency.len()];
-    let mut stack: Vec<usize> = roots.iter().copied().filter(|&r| Some(r) != removed).collect();
+    let mut stack: Vec<usize> = roots
+        .iter()
+        .copied()
+        .filter(|&r| Some(r) != removed)
+        .collect();
     while let Some(v) = stack.pop() {
         if seen[v] {
             continue;
@@ -89,7 +95,9 @@ fn dominators_match_brute_force_definition() {
         let graph = graph_of(&bytes);
         let doms = Dominators::compute(&graph).unwrap();
         let shallow: Vec<u64> = (0..n)
-            .map(|i| Layout::COMPRESSED.array_bytes(hprof::BasicType::Object, adjacency[i].len() as u32))
+            .map(|i| {
+                Layout::COMPRESSED.array_bytes(hprof::BasicType::Object, adjacency[i].len() as u32)
+            })
             .collect();
         let base = reachable(&adjacency, &roots, None);
         for v in 0..n {
@@ -101,7 +109,10 @@ fn dominators_match_brute_force_definition() {
                 continue;
             }
             let without = reachable(&adjacency, &roots, Some(v));
-            let expected: u64 = (0..n).filter(|&u| base[u] && (u == v || !without[u])).map(|u| shallow[u]).sum();
+            let expected: u64 = (0..n)
+                .filter(|&u| base[u] && (u == v || !without[u]))
+                .map(|u| shallow[u])
+                .sum();
             assert_eq!(doms.retained_bytes(ord), expected, "seed {seed} node {v}");
         }
     }
@@ -113,12 +124,22 @@ fn known_dump(id_size: u32) -> Vec<u8> {
     w.class(0x10, "java/lang/Object", 0, &[], &[]);
     w.class(0x20, "Holder", 0x10, &[("payload", OBJECT)], &[]);
     w.class(0x30, "Node", 0x10, &[("next", OBJECT), ("id", INT)], &[]);
-    w.class(0x40, "Main", 0x10, &[], &[("HOLDER", OBJECT, 0x1000), ("HEAD", OBJECT, 0x2000)]);
+    w.class(
+        0x40,
+        "Main",
+        0x10,
+        &[],
+        &[("HOLDER", OBJECT, 0x1000), ("HEAD", OBJECT, 0x2000)],
+    );
     w.instance(0x1000, 0x20, &[(OBJECT, 0x1008)]);
     w.byte_array(0x1008, &[7u8; 50]);
     for i in 0..1000u64 {
         // 24 bytes apart, as HotSpot would place 24-byte nodes.
-        let next = if i + 1 < 1000 { 0x2000 + (i + 1) * 0x18 } else { 0 };
+        let next = if i + 1 < 1000 {
+            0x2000 + (i + 1) * 0x18
+        } else {
+            0
+        };
         w.instance(0x2000 + i * 0x18, 0x30, &[(OBJECT, next), (INT, i)]);
     }
     w.root_jni_global(0x1000);
@@ -159,14 +180,36 @@ fn report_lists_biggest_dominators_and_paths() {
     let report = hprof::report(&graph, &doms, &Default::default()).unwrap();
     let top = &report.dominators[0];
     assert_eq!(top.class, "class Main");
-    let head = report.dominators.iter().find(|d| d.class == "Node").unwrap();
+    let head = report
+        .dominators
+        .iter()
+        .find(|d| d.class == "Node")
+        .unwrap();
     assert_eq!(head.object_id, "0x2000");
     assert_eq!(head.retained_bytes, 24_000);
-    let path_to_head = report.path_to_root.iter().find(|p| p.object_id == "0x2000").unwrap();
-    let steps: Vec<(&str, Option<&str>)> = path_to_head.path.iter().map(|s| (s.class.as_str(), s.via.as_deref())).collect();
-    assert_eq!(steps, vec![("class Main", None), ("Node", Some("static HEAD"))]);
-    let node_row = report.retained_by_class.iter().find(|c| c.class == "Node").unwrap();
-    assert_eq!((node_row.instances, node_row.retained_bytes), (1000, 24_000));
+    let path_to_head = report
+        .path_to_root
+        .iter()
+        .find(|p| p.object_id == "0x2000")
+        .unwrap();
+    let steps: Vec<(&str, Option<&str>)> = path_to_head
+        .path
+        .iter()
+        .map(|s| (s.class.as_str(), s.via.as_deref()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![("class Main", None), ("Node", Some("static HEAD"))]
+    );
+    let node_row = report
+        .retained_by_class
+        .iter()
+        .find(|c| c.class == "Node")
+        .unwrap();
+    assert_eq!(
+        (node_row.instances, node_row.retained_bytes),
+        (1000, 24_000)
+    );
 }
 
 #[test]
@@ -176,19 +219,33 @@ fn compressed_and_plain_input_agree() {
     let plain = dir.path().join("d.hprof");
     std::fs::write(&plain, &bytes).unwrap();
     let gz = dir.path().join("d.hprof.gz");
-    let mut e = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+    let mut e = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
     std::io::Write::write_all(&mut e, &bytes).unwrap();
     e.finish().unwrap();
     let zst = dir.path().join("d.hprof.zst");
     std::fs::write(&zst, zstd::encode_all(&bytes[..], 3).unwrap()).unwrap();
-    let expected = hprof::histogram_of_path(&plain, &HistogramOptions::default()).unwrap().entries;
+    let expected = hprof::histogram_of_path(&plain, &HistogramOptions::default())
+        .unwrap()
+        .entries;
     for p in [&gz, &zst] {
-        assert_eq!(hprof::histogram_of_path(p, &HistogramOptions::default()).unwrap().entries, expected);
+        assert_eq!(
+            hprof::histogram_of_path(p, &HistogramOptions::default())
+                .unwrap()
+                .entries,
+            expected
+        );
         let g = hprof::load_graph(p, &GraphOptions::default(), Some(dir.path())).unwrap();
         let doms = Dominators::compute(&g).unwrap();
         let r = hprof::report(&g, &doms, &Default::default()).unwrap();
         // Field names on paths need the spooled copy: present for compressed input too.
-        assert!(r.path_to_root.iter().any(|p| p.path.iter().any(|s| s.via.as_deref() == Some("static HEAD"))));
+        assert!(r.path_to_root.iter().any(|p| {
+            p.path
+                .iter()
+                .any(|s| s.via.as_deref() == Some("static HEAD"))
+        }));
     }
 }
 
@@ -233,7 +290,16 @@ fn wrong_identifier_size_names_the_offset() {
     let at = b"JAVA PROFILE 1.0.2\0".len();
     bytes[at..at + 4].copy_from_slice(&5u32.to_be_bytes());
     let err = histogram_of(&bytes).unwrap_err();
-    assert!(matches!(err, HprofError::BadIdentifierSize { offset: 19, size: 5 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            HprofError::BadIdentifierSize {
+                offset: 19,
+                size: 5
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -288,11 +354,19 @@ fn a_4gb_length_in_a_small_file_is_refused_without_allocating() {
     w.instance(0x100, 0x10, &[]);
     let mut bytes = w.finish();
     let seg = bytes.iter().rposition(|&b| b == 0x1C).unwrap();
-    let seg = (header..bytes.len()).find(|&i| bytes[i] == 0x1C && i <= seg).unwrap();
+    let seg = (header..bytes.len())
+        .find(|&i| bytes[i] == 0x1C && i <= seg)
+        .unwrap();
     bytes[seg + 5..seg + 9].copy_from_slice(&u32::MAX.to_be_bytes());
     let h = histogram_of(&bytes).unwrap();
     assert!(h.parse.truncated);
-    assert_eq!(h.entries.iter().find(|e| e.class == "java.lang.Object").map(|e| e.instances), Some(1));
+    assert_eq!(
+        h.entries
+            .iter()
+            .find(|e| e.class == "java.lang.Object")
+            .map(|e| e.instances),
+        Some(1)
+    );
 }
 
 #[test]
@@ -302,7 +376,10 @@ fn sub_record_past_its_segment_is_an_error_naming_record_and_offset() {
     w.instance(0x100, 0x10, &[(INT, 1)]);
     let mut bytes = w.finish();
     // Make the instance claim 1000 bytes of fields: past the end of its segment.
-    let at = bytes.windows(9).position(|win| win[0] == 0x21 && win[1..9] == 0x100u64.to_be_bytes()).unwrap();
+    let at = bytes
+        .windows(9)
+        .position(|win| win[0] == 0x21 && win[1..9] == 0x100u64.to_be_bytes())
+        .unwrap();
     let len_at = at + 1 + 8 + 4 + 8;
     bytes[len_at..len_at + 4].copy_from_slice(&1000u32.to_be_bytes());
     let err = histogram_of(&bytes).unwrap_err();
@@ -332,10 +409,28 @@ fn unknown_tags_are_skipped_with_a_warning() {
     w.record(0x1C, &seg);
     let bytes = w.finish();
     let h = histogram_of(&bytes).unwrap();
-    let messages: Vec<String> = h.parse.warnings.kept.iter().map(|w| w.to_string()).collect();
-    assert!(messages.iter().any(|m| m.contains("tag 0x55")), "{messages:?}");
-    assert!(messages.iter().any(|m| m.contains("sub-record tag 0x77")), "{messages:?}");
-    assert_eq!(h.entries.iter().find(|e| e.class == "java.lang.Object").map(|e| e.instances), Some(2));
+    let messages: Vec<String> = h
+        .parse
+        .warnings
+        .kept
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("tag 0x55")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("sub-record tag 0x77")),
+        "{messages:?}"
+    );
+    assert_eq!(
+        h.entries
+            .iter()
+            .find(|e| e.class == "java.lang.Object")
+            .map(|e| e.instances),
+        Some(2)
+    );
 }
 
 #[test]

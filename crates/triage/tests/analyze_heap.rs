@@ -31,7 +31,11 @@ fn triage(args: &[&str]) -> std::process::Output {
 
 fn json(args: &[&str]) -> serde_json::Value {
     let out = triage(args);
-    assert!(out.status.success(), "triage {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "triage {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
@@ -55,7 +59,8 @@ fn take_dump(test: &str, dir: &Path) -> Option<std::path::PathBuf> {
             }
         }
     });
-    rx.recv_timeout(Duration::from_secs(120)).expect("the JVM did not get ready");
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("the JVM did not get ready");
     let dump = dir.join("cli.hprof");
     let out = Command::new(jcmd)
         .arg(child.id().to_string())
@@ -65,7 +70,11 @@ fn take_dump(test: &str, dir: &Path) -> Option<std::path::PathBuf> {
         .expect("running jcmd");
     let _ = child.kill();
     let _ = child.wait();
-    assert!(out.status.success() && dump.exists(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success() && dump.exists(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     Some(dump)
 }
 
@@ -82,28 +91,54 @@ fn analyze_heap_dump_end_to_end() {
     let full = json(&["analyze", dump_s, "--json", "--top", "10"]);
     assert_eq!(full["schema"], "triage.heap/v1");
     let histogram = full["histogram"].as_array().unwrap();
-    let row = |name: &str| histogram.iter().find(|r| r["class"] == name).cloned().unwrap();
+    let row = |name: &str| {
+        histogram
+            .iter()
+            .find(|r| r["class"] == name)
+            .cloned()
+            .unwrap()
+    };
     let holder = row("CliHeapProgram$Holder");
     assert_eq!(holder["instances"], 1);
     assert_eq!(holder["shallow_bytes"], 16);
     assert!(row("byte[]")["shallow_bytes"].as_u64().unwrap() >= 5 * 1024 * 1024 + 16);
-    assert!(histogram.iter().all(|r| r["class"].as_str().is_some_and(|c| !c.starts_with('['))));
+    assert!(
+        histogram
+            .iter()
+            .all(|r| r["class"].as_str().is_some_and(|c| !c.starts_with('[')))
+    );
     let doms = full["dominators"].as_array().unwrap();
     assert!(doms.len() <= 10);
-    let h = doms.iter().find(|d| d["class"] == "CliHeapProgram$Holder").expect("holder dominates its array");
+    let h = doms
+        .iter()
+        .find(|d| d["class"] == "CliHeapProgram$Holder")
+        .expect("holder dominates its array");
     assert_eq!(h["retained_bytes"], 16 + 16 + 5 * 1024 * 1024);
     assert!(h["object_id"].as_str().unwrap().starts_with("0x"));
     let paths = full["path_to_root"].as_array().unwrap();
-    let p = paths.iter().find(|p| p["class"] == "CliHeapProgram$Holder").expect("path to the holder");
+    let p = paths
+        .iter()
+        .find(|p| p["class"] == "CliHeapProgram$Holder")
+        .expect("path to the holder");
     let last = p["path"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["via"], "static HOLDER");
     let dups = full["duplicate_strings"].as_array().unwrap();
     let d = dups
         .iter()
-        .find(|d| d["preview"].as_str().is_some_and(|s| s.starts_with("duplicated-name-")))
+        .find(|d| {
+            d["preview"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("duplicated-name-"))
+        })
         .expect("the duplicated names are reported");
     assert_eq!(d["count"], 1000);
-    assert!(full["threads"].as_array().unwrap().iter().any(|t| t["name"] == "main"));
+    assert!(
+        full["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "main")
+    );
 
     // The shallow pass alone gives the same histogram, without a graph.
     let shallow = json(&["analyze", dump_s, "--json", "--only", "histogram"]);
@@ -118,13 +153,27 @@ fn analyze_heap_dump_end_to_end() {
 
     // Compressed dumps give the same answer.
     let zst = dir.path().join("cli.hprof.zst");
-    std::fs::write(&zst, zstd::encode_all(std::fs::File::open(&dump).unwrap(), 3).unwrap()).unwrap();
-    let z = json(&["analyze", zst.to_str().unwrap(), "--json", "--only", "histogram"]);
+    std::fs::write(
+        &zst,
+        zstd::encode_all(std::fs::File::open(&dump).unwrap(), 3).unwrap(),
+    )
+    .unwrap();
+    let z = json(&[
+        "analyze",
+        zst.to_str().unwrap(),
+        "--json",
+        "--only",
+        "histogram",
+    ]);
     assert_eq!(z["histogram"], shallow["histogram"]);
 
     // Human output has every section.
     let out = triage(&["analyze", dump_s, "--top", "5"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     for section in [
         "Object layout: compressed oops",
@@ -141,7 +190,11 @@ fn analyze_heap_dump_end_to_end() {
     // pprof export, read back by the real go tool pprof.
     let profile = dir.path().join("heap.pb.gz");
     let out = triage(&["analyze", dump_s, "--pprof", profile.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     if let Some(go) = testkit::require_program("go", test) {
         let top = Command::new(go)
             .args(["tool", "pprof", "-top", "-unit=B", "-sample_index=retained"])
@@ -149,10 +202,20 @@ fn analyze_heap_dump_end_to_end() {
             .env("HOME", dir.path())
             .output()
             .unwrap();
-        assert!(top.status.success(), "{}", String::from_utf8_lossy(&top.stderr));
+        assert!(
+            top.status.success(),
+            "{}",
+            String::from_utf8_lossy(&top.stderr)
+        );
         let text = String::from_utf8_lossy(&top.stdout);
-        let line = text.lines().find(|l| l.ends_with(" CliHeapProgram$Holder")).expect("holder in pprof");
-        assert_eq!(line.split_whitespace().nth(3), Some(format!("{}B", 16 + 16 + 5 * 1024 * 1024).as_str()));
+        let line = text
+            .lines()
+            .find(|l| l.ends_with(" CliHeapProgram$Holder"))
+            .expect("holder in pprof");
+        assert_eq!(
+            line.split_whitespace().nth(3),
+            Some(format!("{}B", 16 + 16 + 5 * 1024 * 1024).as_str())
+        );
     }
 
     // A corrupt dump fails with the offset in the message.

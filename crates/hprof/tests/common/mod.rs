@@ -72,7 +72,11 @@ impl Jvm {
             .args(args)
             .output()
             .expect("running jcmd");
-        assert!(out.status.success(), "jcmd {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "jcmd {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -88,7 +92,10 @@ impl Jvm {
         let p = path.to_str().expect("utf-8 path");
         args.push(p);
         let out = self.jcmd(&args);
-        assert!(out.contains("Heap dump file created"), "heap dump failed: {out}");
+        assert!(
+            out.contains("Heap dump file created"),
+            "heap dump failed: {out}"
+        );
     }
 
     /// A histogram, a dump, a histogram again: classes whose two histograms agree were quiet while
@@ -117,7 +124,8 @@ pub fn parse_class_histogram(text: &str) -> HashMap<String, (u64, u64)> {
     let mut out: HashMap<String, (u64, u64)> = HashMap::new();
     for line in text.lines() {
         let mut parts = line.split_whitespace();
-        let (Some(num), Some(instances), Some(bytes), Some(name)) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(num), Some(instances), Some(bytes), Some(name)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             continue;
         };

@@ -41,7 +41,8 @@ impl DumpWriter {
     pub fn record(&mut self, tag: u8, body: &[u8]) {
         self.out.push(tag);
         self.out.extend_from_slice(&0u32.to_be_bytes());
-        self.out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        self.out
+            .extend_from_slice(&(body.len() as u32).to_be_bytes());
         self.out.extend_from_slice(body);
     }
 
@@ -57,7 +58,14 @@ impl DumpWriter {
 
     /// LOAD_CLASS + CLASS_DUMP. `fields` are (name, type) of the class's own instance fields;
     /// `statics` are (name, type, value).
-    pub fn class(&mut self, id: u64, name: &str, super_id: u64, fields: &[(&str, u8)], statics: &[(&str, u8, u64)]) {
+    pub fn class(
+        &mut self,
+        id: u64,
+        name: &str,
+        super_id: u64,
+        fields: &[(&str, u8)],
+        statics: &[(&str, u8, u64)],
+    ) {
         let name_id = self.symbol(name);
         let mut body = Vec::new();
         body.extend_from_slice(&self.next_serial.to_be_bytes());
@@ -67,7 +75,10 @@ impl DumpWriter {
         self.id(&mut body, name_id);
         self.record(0x02, &body);
         let field_syms: Vec<(u64, u8)> = fields.iter().map(|(n, t)| (self.symbol(n), *t)).collect();
-        let static_syms: Vec<(u64, u8, u64)> = statics.iter().map(|(n, t, v)| (self.symbol(n), *t, *v)).collect();
+        let static_syms: Vec<(u64, u8, u64)> = statics
+            .iter()
+            .map(|(n, t, v)| (self.symbol(n), *t, *v))
+            .collect();
         let mut s = vec![0x20];
         self.id(&mut s, id);
         s.extend_from_slice(&0u32.to_be_bytes());
