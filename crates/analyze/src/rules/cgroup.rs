@@ -34,7 +34,11 @@ pub(crate) fn cgroup_subject(cgroup: &Cgroup) -> String {
 /// A cgroup's name for titles: the last path component, long container ids cut
 /// (`cri-containerd-9d2f4b1a7c3e….scope`); the full path is in the subject.
 pub(crate) fn short_name(cgroup: &Cgroup) -> String {
-    let leaf = cgroup.path.rsplit('/').find(|c| !c.is_empty()).unwrap_or("/");
+    let leaf = cgroup
+        .path
+        .rsplit('/')
+        .find(|c| !c.is_empty())
+        .unwrap_or("/");
     if leaf.chars().count() <= 40 {
         return leaf.to_string();
     }
@@ -468,7 +472,9 @@ impl Rule for MemPressure {
                 cgroup_subject(cgroup),
                 format!(
                     "{} stalled on memory {:.1} % of the last 10 s, {:.1} % of the last 60 s",
-                    short_name(cgroup), some.avg10_percent, some.avg60_percent
+                    short_name(cgroup),
+                    some.avg10_percent,
+                    some.avg60_percent
                 ),
                 vec![
                     Evidence::new(
@@ -680,7 +686,8 @@ impl Rule for CpuPressure {
                 cgroup_subject(cgroup),
                 format!(
                     "{} waited for CPU {:.1} % of the last minute",
-                    short_name(cgroup), some.avg60_percent
+                    short_name(cgroup),
+                    some.avg60_percent
                 ),
                 vec![
                     Evidence::new(
@@ -739,7 +746,10 @@ impl Rule for NoMemLimit {
             out.push(NO_LIMIT.finding(
                 Severity::Info,
                 cgroup_subject(cgroup),
-                format!("Container cgroup {} has no memory limit", short_name(cgroup)),
+                format!(
+                    "Container cgroup {} has no memory limit",
+                    short_name(cgroup)
+                ),
                 vec![
                     Evidence::new("memory limit", "unlimited", "present", limit_file(cgroup)),
                     Evidence::context("usage", bytes(memory.usage_bytes), usage_file(cgroup)),
