@@ -773,7 +773,10 @@ mod tests {
         .expect("builds");
         let shown = format!("{redactor:?}");
         assert!(shown.contains("tokenize: true"), "{shown}");
-        assert!(!shown.contains("key:") && !shown.contains("key ="), "{shown}");
+        assert!(
+            !shown.contains("key:") && !shown.contains("key ="),
+            "{shown}"
+        );
     }
 
     #[test]

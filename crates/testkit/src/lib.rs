@@ -19,7 +19,12 @@ pub fn require_program(name: &str, test: &str) -> Option<PathBuf> {
     match find_program(name) {
         Some(path) => Some(path),
         None => {
-            skip_or_fail(test, &format!("the program `{name}` is not installed (see .ci/run for how CI installs it)"));
+            skip_or_fail(
+                test,
+                &format!(
+                    "the program `{name}` is not installed (see .ci/run for how CI installs it)"
+                ),
+            );
             None
         }
     }
@@ -67,9 +72,15 @@ pub fn is_root() -> bool {
 /// `None` when `javac` is missing (reported as for [`require_program`]).
 pub fn compile_java(test: &str, class_name: &str, source: &str) -> Option<tempfile::TempDir> {
     let javac = require_program("javac", test)?;
-    let dir = tempfile::Builder::new().prefix("triage-java-").tempdir().expect("creating a temp dir");
+    let dir = tempfile::Builder::new()
+        .prefix("triage-java-")
+        .tempdir()
+        .expect("creating a temp dir");
     // World-readable so tests that run the JVM as another user can load the classes.
-    let _ = std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755));
+    let _ = std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    );
     let file = dir.path().join(format!("{class_name}.java"));
     std::fs::write(&file, source).expect("writing the Java source");
     let status = Command::new(javac)
