@@ -288,7 +288,8 @@ pub fn analyse(loaded: &LoadedBundle) -> Analysis {
     };
     let mut analysis = analyze::analyze(&input);
     // A snapshot-less pod bundle or a pod-less host bundle: rules without any input are not news.
-    let has_snapshot = loaded.snapshot.is_some() || !loaded.container_snapshots.is_empty();
+    // Container snapshots of a pod bundle are analysed on their own below.
+    let has_snapshot = loaded.snapshot.is_some();
     analysis.skipped.retain(|s| {
         let rule = analyze::rules::ALL.iter().find(|r| r.id() == s.id);
         let reads_pods_or_logs = rule.is_some_and(|r| {
