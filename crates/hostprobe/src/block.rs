@@ -20,7 +20,11 @@ pub fn read_block_devices(src: &mut Sources, mounts: &[Mount]) -> Result<Vec<Blo
         // Partitions are subdirectories holding a `partition` file.
         let mut children = src.root().read_dir_names(&dir).unwrap_or_default();
         children.sort();
-        for child in children {
+        // Partitions are named after their disk (sda1, nvme0n1p2); skip the attribute files.
+        for child in children
+            .into_iter()
+            .filter(|c| c.starts_with(name.as_str()))
+        {
             let child_dir = format!("{dir}/{child}");
             if src.root().exists(&format!("{child_dir}/partition")) {
                 out.push(read_device(

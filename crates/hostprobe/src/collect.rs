@@ -351,13 +351,17 @@ fn collect_once(
         }),
     ));
     if !counters_only {
+        // Netlink answers for the collector's own network namespace only.
+        let netlink = target == Target::Host && options.root.is_live();
         let net_dir = match target {
             Target::Host => "/proc/net".to_string(),
             Target::Pid(p) => format!("/proc/{p}/net"),
         };
         jobs.push((
             "network",
-            Box::new(move |src| crate::network::read_network(src, &net_dir).map(Section::Network)),
+            Box::new(move |src| {
+                crate::network::read_network(src, &net_dir, netlink).map(Section::Network)
+            }),
         ));
         jobs.push((
             "kernel_log",

@@ -33,6 +33,7 @@ pub mod mounts;
 pub mod network;
 pub mod processes;
 pub mod root;
+pub mod sock_diag;
 pub mod source;
 pub mod system;
 

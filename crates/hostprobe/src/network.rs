@@ -28,8 +28,42 @@ pub fn tcp_state_name(code: u8) -> &'static str {
 }
 
 /// Read the network section. `net_dir` is `/proc/net` (own namespace) or `/proc/<pid>/net`.
-pub fn read_network(src: &mut Sources, net_dir: &str) -> Result<Network> {
+/// With `netlink`, socket counts come from a `NETLINK_SOCK_DIAG` dump of the collector's own
+/// namespace (fast on large hash tables, see [`crate::sock_diag`]); a table netlink cannot
+/// answer for is read from `net_dir` instead.
+pub fn read_network(src: &mut Sources, net_dir: &str, netlink: bool) -> Result<Network> {
     let mut table = |name: &str| -> Option<SocketTable> {
+        if netlink {
+            let (family, protocol) = match name {
+                "tcp" => (libc::AF_INET, libc::IPPROTO_TCP),
+                "tcp6" => (libc::AF_INET6, libc::IPPROTO_TCP),
+                "udp" => (libc::AF_INET, libc::IPPROTO_UDP),
+                _ => (libc::AF_INET6, libc::IPPROTO_UDP),
+            };
+            src.set_progress(&format!("netlink sock_diag dump of {name}"));
+            match crate::sock_diag::count_by_state(
+                family as u8,
+                protocol as u8,
+                src.limits().max_socket_lines,
+            ) {
+                Ok(t) => {
+                    src.note(&format!("netlink NETLINK_SOCK_DIAG dump ({name})"));
+                    return Some(t);
+                }
+                // No IPv6 in the kernel: the table is absent, as /proc/net/tcp6 would be.
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EAFNOSUPPORT)
+                        || e.raw_os_error() == Some(libc::ENOENT) =>
+                {
+                    if !src.root().exists(&format!("{net_dir}/{name}")) {
+                        return None;
+                    }
+                }
+                Err(e) => tracing::debug!(
+                    "sock_diag dump of {name} failed ({e}); reading {net_dir}/{name}"
+                ),
+            }
+        }
         let path = format!("{net_dir}/{name}");
         src.set_progress(&path);
         let file = match src.root().open(&path) {

@@ -334,3 +334,32 @@ fn a_missing_pid_fails_with_a_clear_message() {
         .expect("running triage");
     assert_eq!(out.status.code(), Some(2), "a bad target is a usage error");
 }
+
+#[test]
+fn socket_counts_match_ss() {
+    let Some(ss) = testkit::require_program("ss", "socket_counts_match_ss") else {
+        return;
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let ss_count =
+        |args: &[&str]| run_tool(ss.to_str().expect("path"), args).lines().count() as u64;
+    let before = ss_count(&["-tanH"]);
+    let s = snapshot_json(&["--cpu-sample", "0"]);
+    let after = ss_count(&["-tanH"]);
+    let tcp = &s["network"]["sockets"];
+    let ours =
+        tcp["tcp"]["total"].as_u64().expect("tcp") + tcp["tcp6"]["total"].as_u64().unwrap_or(0);
+    // Other processes open and close sockets meanwhile: ours must lie within what ss saw, ± 5.
+    let (low, high) = (before.min(after), before.max(after));
+    assert!(
+        ours + 5 >= low && ours <= high + 5,
+        "snapshot {ours} TCP sockets, ss {before}..{after}"
+    );
+    assert!(
+        tcp["tcp"]["by_state"]["LISTEN"]
+            .as_u64()
+            .expect("listeners")
+            >= 1
+    );
+    drop(listener);
+}

@@ -126,8 +126,12 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
                 serde_json::to_value(&analysis.findings).context("encoding findings")?,
             );
         }
-        serde_json::to_writer_pretty(&mut stdout, &document).context("writing JSON to stdout")?;
-        writeln!(stdout).context("writing to stdout")?;
+        // Serialised whole, then written at once: stdout is line-buffered, and a write per line
+        // costs thousands of system calls.
+        let mut text =
+            serde_json::to_vec_pretty(&document).context("encoding the snapshot as JSON")?;
+        text.push(b'\n');
+        stdout.write_all(&text).context("writing JSON to stdout")?;
     } else {
         stdout
             .write_all(render(&collection.snapshot, args.top).as_bytes())
