@@ -248,56 +248,68 @@ pub fn read_processes(
         src.note(pattern);
     }
 
-    // First pass: stat of every pid (needed to find descendants), then the rest for the scope.
+    // Pids to read. A tree needs the parent of every process first (stat of all pids); the
+    // rest of the files are read only for the selected ones, spread over a few threads.
     let mut vanished = 0u64;
     let mut unreadable = 0u64;
-    let mut stats: Vec<PidStat> = Vec::new();
-    let names = src.root().read_dir_names("/proc")?;
     let limit = src.limits().max_processes;
-    for name in names {
-        let Ok(pid) = name.parse::<u32>() else {
-            continue;
-        };
-        if stats.len() >= limit {
-            src.warn(format!(
-                "more than {limit} processes; the rest were not read"
-            ));
-            break;
-        }
-        let path = format!("/proc/{pid}/stat");
-        match src.text_uncaptured(&path) {
-            Ok(text) => match parse_pid_stat(&text, &src.root().path(&path)) {
-                // The directory name is the pid; a stat that says otherwise is not trusted.
-                Ok(stat) => stats.push(PidStat { pid, ..stat }),
-                Err(e) => {
-                    unreadable += 1;
-                    src.warn(e.to_string());
-                }
-            },
-            Err(e) if e.is_not_found() => vanished += 1,
-            Err(e) => {
-                unreadable += 1;
-                src.warn(e.to_string());
-            }
-        }
+    let mut pids: Vec<u32> = src
+        .root()
+        .read_dir_names("/proc")?
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    if pids.len() > limit {
+        src.warn(format!(
+            "more than {limit} processes; the rest were not read"
+        ));
+        pids.truncate(limit);
     }
-    let selected: HashSet<u32> = match options.scope {
-        ProcessScope::All => stats.iter().map(|s| s.pid).collect(),
+    let jobs: Vec<(u32, Option<PidStat>)> = match options.scope {
+        ProcessScope::All => pids.into_iter().map(|pid| (pid, None)).collect(),
         ProcessScope::Tree(root_pid) => {
+            let mut stats = Vec::new();
+            for pid in pids {
+                match read_stat(src.root(), src.limits().max_file_bytes, pid) {
+                    Ok(stat) => stats.push(stat),
+                    Err(e) if e.is_not_found() => vanished += 1,
+                    Err(e) => {
+                        unreadable += 1;
+                        src.warn(e.to_string());
+                    }
+                }
+            }
             if !stats.iter().any(|s| s.pid == root_pid) {
                 return Err(Error::NoSuchProcess {
                     pid: root_pid,
                     root: src.root().dir().to_path_buf(),
                 });
             }
-            descendants(&stats, root_pid)
+            let selected = descendants(&stats, root_pid);
+            stats
+                .into_iter()
+                .filter(|s| selected.contains(&s.pid))
+                .map(|s| (s.pid, Some(s)))
+                .collect()
         }
     };
-    let capture_per_pid = matches!(options.scope, ProcessScope::Tree(_));
-    let mut partials: Vec<Partial> = Vec::new();
-    for stat in stats.into_iter().filter(|s| selected.contains(&s.pid)) {
-        match read_rest(src, stat, capture_per_pid && selected.len() <= 64) {
-            Ok(p) => partials.push(p),
+    let capture_per_pid =
+        matches!(options.scope, ProcessScope::Tree(_)) && jobs.len() <= 64 && src.capture_raw();
+    let root = src.root().clone();
+    let max_file = src.limits().max_file_bytes;
+    let outcomes = parallel_map(jobs, |(pid, stat)| {
+        read_process_files(&root, max_file, pid, stat, capture_per_pid)
+    });
+    let mut partials: Vec<Partial> = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        match outcome {
+            Ok((partial, raw)) => {
+                for (path, data, truncated) in raw {
+                    src.record(&path, &data, truncated);
+                }
+                partials.push(partial);
+            }
             Err(e) if e.is_not_found() => vanished += 1,
             Err(e) => {
                 unreadable += 1;
@@ -455,36 +467,94 @@ fn round2(v: f64) -> f64 {
     }
 }
 
-fn read_rest(src: &mut Sources, stat: PidStat, capture: bool) -> Result<Partial> {
-    let pid = stat.pid;
+fn read_stat(root: &Root, max_file: u64, pid: u32) -> Result<PidStat> {
+    let path = format!("/proc/{pid}/stat");
+    let text = root.read_text(&path, max_file)?;
+    // The directory name is the pid; a stat that says otherwise is not trusted.
+    parse_pid_stat(&text, &root.path(&path)).map(|stat| PidStat { pid, ..stat })
+}
+
+/// A raw copy to keep: (path, bytes, why it is incomplete).
+type RawCopy = (String, Vec<u8>, Option<String>);
+
+/// Read stat (unless given), status, cmdline and cgroup of one process.
+fn read_process_files(
+    root: &Root,
+    max_file: u64,
+    pid: u32,
+    stat: Option<PidStat>,
+    capture: bool,
+) -> Result<(Partial, Vec<RawCopy>)> {
+    let stat = match stat {
+        Some(stat) => stat,
+        None => read_stat(root, max_file, pid)?,
+    };
     let status_path = format!("/proc/{pid}/status");
-    let status_text = src.text_uncaptured(&status_path)?;
+    let status_text = root.read_text(&status_path, max_file)?;
     let cmdline_path = format!("/proc/{pid}/cmdline");
-    let (raw_cmdline, truncated) = src.root().read_bounded(&cmdline_path, MAX_COMMAND_BYTES)?;
+    let (raw_cmdline, truncated) = root.read_bounded(&cmdline_path, MAX_COMMAND_BYTES)?;
     let cgroup_path = format!("/proc/{pid}/cgroup");
-    let cgroups = match src.text_uncaptured(&cgroup_path) {
-        Ok(text) => parse_proc_cgroup(&text, &src.root().path(&cgroup_path))?,
-        Err(e) if e.is_not_found() && src.root().exists(&format!("/proc/{pid}")) => Vec::new(),
+    let cgroups = match root.read_text(&cgroup_path, max_file) {
+        Ok(text) => parse_proc_cgroup(&text, &root.path(&cgroup_path))?,
+        // A kernel without cgroups has no such file.
+        Err(e) if e.is_not_found() && root.exists(&format!("/proc/{pid}")) => Vec::new(),
         Err(e) => return Err(e),
     };
+    let mut raw = Vec::new();
     if capture {
         let stat_path = format!("/proc/{pid}/stat");
-        if let Ok(text) = src.text_uncaptured(&stat_path) {
-            src.record(&stat_path, text.as_bytes(), None);
+        if let Ok(text) = root.read_text(&stat_path, max_file) {
+            raw.push((stat_path, text.into_bytes(), None));
         }
-        src.record(&status_path, status_text.as_bytes(), None);
-        src.record(
-            &cmdline_path,
-            &raw_cmdline,
-            truncated.then(|| format!("cut at {MAX_COMMAND_BYTES} bytes")),
-        );
+        raw.push((status_path, status_text.clone().into_bytes(), None));
+        let note = truncated.then(|| format!("cut at {MAX_COMMAND_BYTES} bytes"));
+        raw.push((cmdline_path, raw_cmdline.clone(), note));
     }
     let command = command_line(&raw_cmdline, &stat.comm, truncated);
-    Ok(Partial {
-        status: parse_pid_status(&status_text),
-        command,
-        cgroups,
-        stat,
+    Ok((
+        Partial {
+            status: parse_pid_status(&status_text),
+            command,
+            cgroups,
+            stat,
+        },
+        raw,
+    ))
+}
+
+/// Map `items` in order over a few threads (reading /proc is system-call bound, and the
+/// process list is the critical path of a snapshot). Small inputs stay on this thread.
+fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    const MIN_PER_THREAD: usize = 32;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4)
+        .min(items.len() / MIN_PER_THREAD)
+        .max(1);
+    if threads == 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut iter = items.into_iter();
+    loop {
+        let part: Vec<T> = iter.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        chunks.push(part);
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        // A worker that panicked re-raises here; the collector turns that into a recorded failure.
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
     })
 }
 

@@ -49,7 +49,8 @@ impl Root {
         let file = self
             .open(target_path)
             .map_err(|e| Error::io("opening", &path, e))?;
-        let mut data = Vec::new();
+        // /proc files report size 0: start with room for the usual file so one read() suffices.
+        let mut data = Vec::with_capacity(limit.saturating_add(1).min(16 * 1024) as usize);
         file.take(limit.saturating_add(1))
             .read_to_end(&mut data)
             .map_err(|e| Error::io("reading", &path, e))?;

@@ -58,6 +58,11 @@ impl Sources {
         &self.limits
     }
 
+    /// True when raw copies are kept.
+    pub fn capture_raw(&self) -> bool {
+        self.capture_raw
+    }
+
     /// A handle on the path being read right now, so a supervisor can say where a collector
     /// hung when it runs out of time.
     pub fn progress_handle(&self) -> Arc<Mutex<String>> {

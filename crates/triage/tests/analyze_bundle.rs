@@ -373,7 +373,10 @@ fn newer_schema_and_missing_collector_are_said_precisely() {
         "{notes:?}"
     );
     let skipped = doc["skipped"].as_array().unwrap();
-    assert!(!ids(&doc).contains(&"N-MEMAVAIL".to_string()), "memory unreadable: no N-MEMAVAIL");
+    assert!(
+        !ids(&doc).contains(&"N-MEMAVAIL".to_string()),
+        "memory unreadable: no N-MEMAVAIL"
+    );
     let _ = skipped;
     // The readable sections are still analysed.
     assert!(ids(&doc).contains(&"CG-MEM-WS-LIMIT".to_string()));
