@@ -181,7 +181,7 @@ pub fn read_patiently<R: Read>(
                 patience.still_waiting()?;
             }
             Err(source) => {
-                if !(patience.alive)() {
+                if gone_soon(patience.alive) {
                     return Err(AttachError::ProcessExited {
                         pid: patience.pid,
                         during: patience.during,
@@ -197,6 +197,22 @@ pub fn read_patiently<R: Read>(
     }
 }
 
+/// A connection closed without an answer usually means the JVM is going away: the kernel closes a
+/// dying process's sockets before the process turns into a zombie, so give it a moment to finish
+/// exiting before calling the closed connection a protocol error.
+fn gone_soon(alive: &dyn Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    loop {
+        if !alive() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Read the result-code line. Reads byte by byte so nothing of the body is consumed.
 pub fn read_result_code<R: Read>(stream: &mut R, patience: &mut Patience<'_>) -> Result<i64> {
     let mut line = Vec::with_capacity(8);
@@ -204,7 +220,7 @@ pub fn read_result_code<R: Read>(stream: &mut R, patience: &mut Patience<'_>) ->
     loop {
         let n = read_patiently(stream, &mut byte, patience)?;
         if n == 0 {
-            if line.is_empty() && !(patience.alive)() {
+            if line.is_empty() && gone_soon(patience.alive) {
                 return Err(AttachError::ProcessExited {
                     pid: patience.pid,
                     during: patience.during,

@@ -2,121 +2,15 @@
 //! (PyPI `moto[server]`) and Azure Blob through azurite (npm `azurite`). Nothing is mocked.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::TcpStream;
+use std::time::Duration;
 
 use sha2::Digest;
 use sink::{Delivery, Destination, Env, RetrySettings, UploadOptions, deliver, write_stream};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_listening(port: u16, child: &mut Child, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited before listening: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{what} did not listen on 127.0.0.1:{port} within 60 s");
-}
-
-fn start_moto(test: &str) -> Option<Server> {
-    let program = testkit::require_program("moto_server", test)?;
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(program)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting moto_server");
-    wait_listening(port, &mut child, "moto_server");
-    Some(Server {
-        child,
-        port,
-        _dir: dir,
-    })
-}
-
-fn start_azurite(test: &str) -> Option<Server> {
-    let program = testkit::require_program("azurite-blob", test)?;
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(program)
-        .args([
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            &port.to_string(),
-            "--silent",
-            "--skipApiVersionCheck",
-            "--location",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting azurite-blob");
-    wait_listening(port, &mut child, "azurite-blob");
-    Some(Server {
-        child,
-        port,
-        _dir: dir,
-    })
-}
-
-/// A raw HTTP request to the local test server (moto does not check signatures by default).
-fn http(port: u16, method: &str, path: &str) -> (u16, Vec<u8>) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let text = String::from_utf8_lossy(&response);
-    let status: u16 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body_start = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 4)
-        .unwrap_or(response.len());
-    (status, response[body_start..].to_vec())
-}
+use testkit::servers::{http, start_azurite, start_moto};
 
 fn s3_env(port: u16) -> Env {
-    Env::from_pairs(
-        [
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing-secret"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ENDPOINT", &format!("http://127.0.0.1:{port}")),
-            ("AWS_VIRTUAL_HOSTED_STYLE_REQUEST", "false"),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string())),
-    )
+    Env::from_pairs(testkit::servers::s3_env(port))
 }
 
 fn quick_retry() -> RetrySettings {

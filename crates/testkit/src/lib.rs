@@ -5,6 +5,8 @@
 //! reason on stderr; under `TRIAGE_REQUIRE_EXTERNAL=1` (set by `.ci/run`, which installs them) a
 //! missing program fails the test instead, so CI can never pass by skipping.
 
+pub mod servers;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

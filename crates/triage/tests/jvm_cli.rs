@@ -413,3 +413,244 @@ echo "left=[$(ls -A "$1")]""#;
     );
     assert!(dumps_in_tmp(test_jvm.pid).is_empty());
 }
+
+/// `triage snapshot pid:N` of a container-like process tree (`unshare` with its own pid and mount
+/// namespaces and a tmpfs on /tmp, the JVM a descendant that is pid 1 inside): the bundle holds the
+/// JVM's thread dump, class histogram, VM flags, heap and native memory summaries.
+#[test]
+fn snapshot_of_a_process_tree_records_its_jvm_diagnostics() {
+    let test = "snapshot_of_a_process_tree_records_its_jvm_diagnostics";
+    if !testkit::is_root() {
+        testkit::skip_or_fail(test, "needs root for unshare --pid --mount");
+        return;
+    }
+    if testkit::require_program("unshare", test).is_none() {
+        return;
+    }
+    let Some(classes) = jvm::compile(test) else {
+        return;
+    };
+    let script = format!(
+        "mount -t tmpfs -o size=64m tmpfs /tmp && {}",
+        jvm::COPY_CLASSES_AND_EXEC
+    );
+    let prefix = [
+        "unshare",
+        "--pid",
+        "--mount",
+        "--fork",
+        "--mount-proc",
+        "sh",
+        "-c",
+        script.as_str(),
+        "sh",
+    ];
+    let test_jvm = jvm::start(
+        &prefix,
+        &["-XX:NativeMemoryTracking=summary"],
+        classes.path(),
+        &[&MARKERS.to_string()],
+        &[],
+    );
+    let wrapper = test_jvm.child.id();
+    assert_ne!(
+        wrapper, test_jvm.pid,
+        "the JVM is a descendant of the target"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bundle_path = dir.path().join("b.tar.zst");
+    let target = format!("pid:{wrapper}");
+    let out = run(&[
+        "snapshot",
+        &target,
+        "--json",
+        "--cpu-sample",
+        "0",
+        "--out",
+        bundle_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("snapshot JSON");
+    let jvms = json["jvms"].as_array().expect("jvms[]");
+    assert_eq!(jvms.len(), 1, "{jvms:?}");
+    assert_eq!(jvms[0]["pid"], test_jvm.pid);
+    let statuses: std::collections::BTreeMap<String, String> = jvms[0]["diagnostics"]
+        .as_array()
+        .expect("diagnostics[]")
+        .iter()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap().to_string(),
+                d["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for name in [
+        "threads.txt",
+        "vm_flags.txt",
+        "heap_info.txt",
+        "native_memory.txt",
+        "class_histogram.txt",
+    ] {
+        assert_eq!(
+            statuses.get(name).map(String::as_str),
+            Some("ok"),
+            "{name}: {statuses:?}"
+        );
+    }
+    let collector = json["collectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "jvm")
+        .expect("jvm collector recorded");
+    assert_eq!(collector["status"], "ok", "{collector}");
+
+    let cat = |member: &str| {
+        let out = run(&["bundle", "cat", bundle_path.to_str().unwrap(), member]);
+        assert!(out.status.success(), "{member}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let pid = test_jvm.pid;
+    let threads = cat(&format!("jvm/{pid}/threads.txt"));
+    assert!(
+        threads.contains("\"triage-lock-holder\"") && threads.contains("- locked <0x"),
+        "{threads}"
+    );
+    assert!(cat(&format!("jvm/{pid}/vm_flags.txt")).contains("-XX:NativeMemoryTracking=summary"));
+    assert!(cat(&format!("jvm/{pid}/native_memory.txt")).contains("Total: reserved="));
+    assert!(cat(&format!("jvm/{pid}/heap_info.txt")).contains("def new generation"));
+    let histogram: serde_json::Value =
+        serde_json::from_str(&cat(&format!("jvm/{pid}/class_histogram.json"))).expect("JSON");
+    let marker = histogram["histogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["class"] == "TriageMarker")
+        .expect("TriageMarker in the histogram");
+    assert_eq!(marker["instances"], MARKERS);
+    let verify = run(&["bundle", "verify", bundle_path.to_str().unwrap()]);
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+    // Nothing left behind in the JVM's private /tmp.
+    let leftovers: Vec<String> = jvm::list_dir(Path::new(&format!("/proc/{pid}/root/tmp")))
+        .into_iter()
+        .filter(|n| n.starts_with(".attach_pid"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // A process tree without a JVM: the collector says so and the rest of the snapshot stands.
+    let mut sleeper = Command::new("sleep").arg("30").spawn().expect("sleep");
+    let target = format!("pid:{}", sleeper.id());
+    let out = run(&[
+        "snapshot",
+        &target,
+        "--json",
+        "--no-bundle",
+        "--cpu-sample",
+        "0",
+    ]);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("snapshot JSON");
+    assert!(json.get("jvms").is_none(), "no jvms[] without a JVM");
+    let collector = json["collectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "jvm")
+        .expect("jvm collector recorded");
+    assert_eq!(collector["status"], "skipped", "{collector}");
+    assert!(
+        collector["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no HotSpot JVM"),
+        "{collector}"
+    );
+    assert!(json["processes"].as_array().is_some_and(|p| !p.is_empty()));
+}
+
+/// `triage jvm heapdump --out s3://…/`: the dump streams into a real S3-compatible server (moto)
+/// with nothing written locally; the object is complete zstd HPROF with the printed sha256. A
+/// missing bucket stores nothing and leaves no dump in the target.
+#[test]
+fn heapdump_streams_to_s3_without_a_local_copy() {
+    let test = "heapdump_streams_to_s3_without_a_local_copy";
+    let Some(moto) = testkit::servers::start_moto(test) else {
+        return;
+    };
+    let Some(classes) = jvm::compile(test) else {
+        return;
+    };
+    let test_jvm = jvm::start(&[], &[], classes.path(), &[&MARKERS.to_string()], &[]);
+    let target = format!("pid:{}", test_jvm.pid);
+    assert_eq!(testkit::servers::http(moto.port, "PUT", "/heaps").0, 200);
+    let env = testkit::servers::s3_env(moto.port);
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let out = triage()
+        .args([
+            "jvm",
+            "heapdump",
+            &target,
+            "--out",
+            "s3://heaps/prod/",
+            "--json",
+        ])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .current_dir(cwd.path())
+        .output()
+        .expect("running triage");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON result");
+    let location = json["path"].as_str().expect("path").to_string();
+    assert!(
+        location.starts_with("s3://heaps/prod/heap-") && location.ends_with(".hprof.zst"),
+        "{location}"
+    );
+    let key = &location["s3://".len()..];
+    let (status, body) = testkit::servers::http(moto.port, "GET", &format!("/{key}"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        json["report"]["sha256"].as_str(),
+        Some(hex::encode(Sha256::digest(&body)).as_str())
+    );
+    assert_eq!(
+        json["report"]["output_bytes"].as_u64(),
+        Some(body.len() as u64)
+    );
+    let hprof = zstd::decode_all(&body[..]).expect("a complete zstd stream");
+    assert!(hprof.starts_with(b"JAVA PROFILE 1.0.2\0"));
+    assert_eq!(
+        json["report"]["dump_bytes"].as_u64(),
+        Some(hprof.len() as u64)
+    );
+    assert!(
+        jvm::list_dir(cwd.path()).is_empty(),
+        "nothing written locally"
+    );
+    assert!(
+        dumps_in_tmp(test_jvm.pid).is_empty(),
+        "dump left in the target"
+    );
+
+    // No such bucket: an error, nothing stored, nothing left in the target or here.
+    let out = triage()
+        .args(["jvm", "heapdump", &target, "--out", "s3://no-such-bucket/"])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .current_dir(cwd.path())
+        .output()
+        .expect("running triage");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("nothing was stored"), "{stderr}");
+    assert!(
+        !stderr.contains("testing-secret"),
+        "a secret was printed: {stderr}"
+    );
+    assert!(
+        dumps_in_tmp(test_jvm.pid).is_empty(),
+        "dump left in the target"
+    );
+    assert!(jvm::list_dir(cwd.path()).is_empty());
+}

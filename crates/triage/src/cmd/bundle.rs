@@ -1,7 +1,8 @@
-//! `triage bundle ls|cat|verify|manifest PATH`: look inside a bundle without unpacking it.
+//! `triage bundle ls|cat|verify|manifest PATH`: look inside a bundle without unpacking it;
+//! `triage bundle extract PATH DIR`: unpack one safely (see `bundle::extract`).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use bundle::BundleReader;
@@ -22,6 +23,19 @@ pub enum BundleCommand {
     Cat { path: PathBuf, member: String },
     /// Print manifest.json.
     Manifest { path: PathBuf },
+    /// Unpack a bundle (or any tar / tar.zst from elsewhere) into DIR, which must not exist yet:
+    /// only regular files and directories, nothing outside DIR, size caps; then check every file's
+    /// sha256 against the manifest (exit 1 on any mismatch).
+    Extract {
+        path: PathBuf,
+        dir: PathBuf,
+        /// Largest single file, in bytes.
+        #[arg(long, value_name = "BYTES", default_value_t = bundle::extract::Limits::default().max_file_bytes)]
+        max_file_bytes: u64,
+        /// Largest total, in bytes.
+        #[arg(long, value_name = "BYTES", default_value_t = bundle::extract::Limits::default().max_total_bytes)]
+        max_total_bytes: u64,
+    },
     /// Recompute every member's sha256 and compare it with the manifest (exit 1 on any mismatch).
     Verify {
         path: PathBuf,
@@ -56,6 +70,92 @@ pub fn run(command: BundleCommand) -> anyhow::Result<u8> {
             Ok(crate::exit::OK)
         }
         BundleCommand::Verify { path, json } => verify(path, json),
+        BundleCommand::Extract {
+            path,
+            dir,
+            max_file_bytes,
+            max_total_bytes,
+        } => extract(
+            &path,
+            &dir,
+            bundle::extract::Limits {
+                max_file_bytes,
+                max_total_bytes,
+                ..Default::default()
+            },
+        ),
+    }
+}
+
+fn extract(path: &Path, dir: &Path, limits: bundle::extract::Limits) -> anyhow::Result<u8> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let report = match bundle::extract::extract(file, dir, limits) {
+        Ok(report) => report,
+        Err(e @ bundle::extract::ExtractError::DestinationExists { .. }) => {
+            return Err(e).with_context(|| format!("extracting {}", path.display()));
+        }
+        Err(e) => {
+            // The destination was created by this call: remove what was unpacked before the refusal.
+            let _ = std::fs::remove_dir_all(dir);
+            return Err(e).with_context(|| {
+                format!(
+                    "extracting {} (refused; {} removed, nothing was kept)",
+                    path.display(),
+                    dir.display()
+                )
+            });
+        }
+    };
+    eprintln!(
+        "extracted {} files, {} directories, {} into {}",
+        report.files,
+        report.directories,
+        human_bytes(report.bytes),
+        dir.display()
+    );
+    // Check the files against the manifest they came with.
+    let manifest_path = dir.join(bundle::MANIFEST_NAME);
+    let Ok(text) = std::fs::read(&manifest_path) else {
+        eprintln!(
+            "warning: no {} in the archive: nothing to verify against",
+            bundle::MANIFEST_NAME
+        );
+        return Ok(crate::exit::OK);
+    };
+    let manifest: bundle::Manifest = serde_json::from_slice(&text)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let mut bad = Vec::new();
+    for entry in &manifest.files {
+        let member = dir.join(entry.path.trim_start_matches('/'));
+        match std::fs::File::open(&member) {
+            Ok(mut f) => {
+                use sha2::Digest as _;
+                let mut hasher = sha2::Sha256::new();
+                std::io::copy(&mut f, &mut hasher)
+                    .with_context(|| format!("reading {}", member.display()))?;
+                if hex::encode(hasher.finalize()) != entry.sha256 {
+                    bad.push(format!("{}: sha256 differs from the manifest", entry.path));
+                }
+            }
+            Err(_) => bad.push(format!(
+                "{}: listed in the manifest but missing",
+                entry.path
+            )),
+        }
+    }
+    if bad.is_empty() {
+        eprintln!("all {} files match the manifest", manifest.files.len());
+        Ok(crate::exit::OK)
+    } else {
+        for b in &bad {
+            eprintln!("MISMATCH {b}");
+        }
+        eprintln!(
+            "{} of {} files do not match the manifest: the bundle was altered or damaged after it was written",
+            bad.len(),
+            manifest.files.len()
+        );
+        Ok(crate::exit::FAILURE)
     }
 }
 

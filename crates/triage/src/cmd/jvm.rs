@@ -1,7 +1,7 @@
 //! `triage jvm …`: thread dumps, class histograms, any diagnostic command and heap dumps from a
 //! HotSpot JVM, spoken natively over its attach socket (no JDK needed in the target or here).
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -100,10 +100,11 @@ pub struct HeapdumpArgs {
     /// Dump every object, reachable or not (no full GC before the dump).
     #[arg(long)]
     all: bool,
-    /// Output file [default: heap-<process name>-<UTC time>.hprof.zst]; plain HPROF when it ends
-    /// in .hprof, zstd otherwise.
-    #[arg(long, short = 'o', value_name = "PATH")]
-    out: Option<PathBuf>,
+    /// Output file, directory, or s3://, gs://, az://, file:// URL (ending in / for the default
+    /// name inside) [default: heap-<process name>-<UTC time>.hprof.zst]; plain HPROF when it ends
+    /// in .hprof, zstd otherwise. Uploads stream as the dump is read (nothing on the local disk).
+    #[arg(long, short = 'o', value_name = "PATH|URL")]
+    out: Option<String>,
     /// Directory, as the JVM sees it, where the JVM writes the dump before it is copied out.
     #[arg(long, value_name = "DIR", default_value = "/tmp")]
     target_dir: PathBuf,
@@ -242,14 +243,14 @@ fn default_output_name(process_name: &str) -> PathBuf {
 fn heapdump(args: HeapdumpArgs) -> anyhow::Result<u8> {
     install_cancel_handler();
     let jvm = attach(args.target, &args.waits)?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| default_output_name(&jvm.target().name));
-    if out.exists() {
+    let default_name = default_output_name(&jvm.target().name);
+    let out = super::out::Out::resolve(args.out.as_deref(), &default_name.to_string_lossy())?;
+    if let super::out::Out::Local(path) = &out
+        && path.exists()
+    {
         bail!(
             "{} already exists: choose another --out (triage never overwrites a dump)",
-            out.display()
+            path.display()
         );
     }
     let options = HeapDumpOptions {
@@ -257,7 +258,7 @@ fn heapdump(args: HeapdumpArgs) -> anyhow::Result<u8> {
         target_dir: args.target_dir.clone(),
         check_space: !args.no_space_check,
         stall_timeout: Duration::from_secs(args.waits.timeout),
-        compression: Compression::for_path(&out),
+        compression: Compression::for_path(&out.name_hint()),
         cancel: Some(&CANCEL),
     };
     let bar = ProgressBar::new_spinner();
@@ -291,15 +292,47 @@ fn heapdump(args: HeapdumpArgs) -> anyhow::Result<u8> {
             bar.set_position(copied_bytes);
         }
     };
-    let result = hotspot::dump_heap_to_path(&jvm, &options, &out, &mut on_progress);
+    let location = out.location();
+    let result = match &out {
+        super::out::Out::Local(path) => {
+            hotspot::dump_heap_to_path(&jvm, &options, path, &mut on_progress)
+                .map_err(anyhow::Error::from)
+        }
+        super::out::Out::Remote { dest, file_name } => {
+            super::out::stream_to(dest, file_name, |writer| {
+                hotspot::dump_heap(
+                    &jvm,
+                    &options,
+                    writer,
+                    Path::new(&location),
+                    &mut |_| Ok(()),
+                    &mut on_progress,
+                )
+                .map_err(anyhow::Error::from)
+            })
+            .and_then(|(report, receipt)| {
+                // The store saw exactly the bytes that were hashed while they were produced.
+                if receipt.sha256 != report.sha256 || receipt.size_bytes != report.output_bytes {
+                    bail!(
+                        "{location} holds {} bytes with sha256 {}, but {} bytes with sha256 {} were sent",
+                        receipt.size_bytes,
+                        receipt.sha256,
+                        report.output_bytes,
+                        report.sha256
+                    );
+                }
+                Ok(report)
+            })
+        }
+    };
     bar.finish_and_clear();
-    let report = result
-        .with_context(|| format!("heap dump of pid:{} to {}", args.target.pid, out.display()))?;
+    let report =
+        result.with_context(|| format!("heap dump of pid:{} to {location}", args.target.pid))?;
     let mut stdout = std::io::stdout().lock();
     if args.json {
         let value = serde_json::json!({
             "pid": args.target.pid,
-            "path": out,
+            "path": location,
             "live_only": !args.all,
             "report": report,
         });
@@ -309,7 +342,7 @@ fn heapdump(args: HeapdumpArgs) -> anyhow::Result<u8> {
         writeln!(
             stdout,
             "{}\n  size    {} ({} bytes; dump {} bytes, {})\n  sha256  {}\n  time    dump {:.1} s, copy {:.1} s",
-            out.display(),
+            location,
             human_bytes(report.output_bytes),
             report.output_bytes,
             report.dump_bytes,

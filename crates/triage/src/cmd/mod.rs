@@ -7,11 +7,14 @@ pub mod analyze_heap;
 pub mod analyze_profile;
 pub mod bundle;
 pub mod completions;
+pub mod encrypt;
 pub mod go;
 pub mod jvm;
 pub mod metrics;
+pub mod out;
 #[allow(dead_code)]
 // `triage pod` and the pod/NAME targets of snapshot and jvm are wired in main.rs
 pub mod pod;
 pub mod redaction;
 pub mod snapshot;
+pub mod snapshot_jvm;

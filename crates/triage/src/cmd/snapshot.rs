@@ -29,9 +29,11 @@ pub struct SnapshotArgs {
     /// Do not write a bundle.
     #[arg(long)]
     pub no_bundle: bool,
-    /// Where to write the bundle (default: triage-<target>-<UTC time>.tar.zst here).
-    #[arg(long, value_name = "PATH", conflicts_with = "no_bundle")]
-    pub out: Option<PathBuf>,
+    /// Where to write the bundle: a file, a directory, or an s3://, gs://, az:// or file:// URL
+    /// (a URL ending in / gets the default name inside) [default: triage-<target>-<UTC time>.tar.zst
+    /// here]. Uploads use this machine's AWS_/GOOGLE_/AZURE_ credentials.
+    #[arg(long, value_name = "PATH|URL", conflicts_with = "no_bundle")]
+    pub out: Option<String>,
     /// Take two samples this far apart and record counter deltas (throttling, OOM kills,
     /// conntrack drops); the interval is also the %CPU sample.
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
@@ -51,6 +53,14 @@ pub struct SnapshotArgs {
     /// Exit with code 3 when a finding at or above this severity is found (default: exit 0).
     #[arg(long, value_name = "SEVERITY")]
     pub fail_on: Option<super::analyze_bundle::FailOn>,
+    /// Encrypt the bundle for this age recipient (`age1…`; repeat for several): the bundle is
+    /// written as <name>.age and the unencrypted file removed. Decrypt with `age -d -i KEY`.
+    #[arg(long, value_name = "RECIPIENT", conflicts_with = "no_bundle")]
+    pub encrypt_to: Vec<String>,
+    /// For `pid:N`: time for the JVM diagnostics (thread dump, class histogram, VM flags, heap
+    /// and native memory summaries) of the HotSpot JVMs in the process tree; 0 skips them.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "60s")]
+    pub jvm_timeout: Duration,
     #[command(flatten)]
     pub redact: super::redaction::RedactFlags,
 }
@@ -92,6 +102,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
     let started_at = jiff::Timestamp::now();
+    // Where the bundle goes is settled before collecting, so a bad --out costs nothing.
+    let recipients = super::encrypt::Recipients::parse(&args.encrypt_to)?;
+    let out = if args.no_bundle {
+        None
+    } else {
+        let default_name = default_bundle_name(&args.target, started_at);
+        Some(super::out::Out::resolve(
+            args.out.as_deref(),
+            &default_name.to_string_lossy(),
+        )?)
+    };
     let options = CollectOptions {
         root: Root::new(&args.root),
         target: args.target,
@@ -105,8 +126,19 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
     if let Some(interval) = args.interval {
         tracing::info!("sampling twice, {} ms apart", interval.as_millis());
     }
-    let collection = hostprobe::collect(&options)
+    let mut collection = hostprobe::collect(&options)
         .with_context(|| format!("collecting a snapshot of {}", args.target))?;
+    // A process tree on this machine: the JVMs in it give their own diagnostics.
+    let mut jvms = Vec::new();
+    if let Target::Pid(pid) = args.target
+        && args.root == Path::new("/")
+        && !args.jvm_timeout.is_zero()
+    {
+        let (captures, run) =
+            super::snapshot_jvm::capture(&collection.snapshot, pid, args.jvm_timeout);
+        jvms = captures;
+        collection.snapshot.collectors.push(run);
+    }
 
     // ---------------------------------------------------------------------------------------
     // The snapshot is complete here: `collection.snapshot` holds every section and every
@@ -121,6 +153,12 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
         let mut document =
             serde_json::to_value(&collection.snapshot).context("encoding the snapshot as JSON")?;
         if let serde_json::Value::Object(map) = &mut document {
+            if !jvms.is_empty() {
+                map.insert(
+                    "jvms".into(),
+                    serde_json::to_value(&jvms).context("encoding JVM diagnostics")?,
+                );
+            }
             map.insert(
                 "findings".into(),
                 serde_json::to_value(&analysis.findings).context("encoding findings")?,
@@ -133,8 +171,10 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
         text.push(b'\n');
         stdout.write_all(&text).context("writing JSON to stdout")?;
     } else {
+        let mut text = render(&collection.snapshot, args.top);
+        super::snapshot_jvm::render(&mut text, &jvms);
         stdout
-            .write_all(render(&collection.snapshot, args.top).as_bytes())
+            .write_all(text.as_bytes())
             .context("writing to stdout")?;
         stdout.write_all(b"\n").context("writing to stdout")?;
         stdout
@@ -144,16 +184,76 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
     stdout.flush().context("writing to stdout")?;
     drop(stdout);
 
-    if !args.no_bundle {
-        let path = args
-            .out
-            .clone()
-            .unwrap_or_else(|| default_bundle_name(&args.target, started_at));
-        let written = write_bundle(&collection, &path, started_at, &args.redact, &analysis)
-            .with_context(|| format!("writing the bundle {}", path.display()))?;
-        eprintln!("bundle: {}", written.display());
+    if let Some(out) = out {
+        match out {
+            super::out::Out::Local(path) => {
+                let mut written = write_bundle(
+                    &collection,
+                    &jvms,
+                    &path,
+                    started_at,
+                    &args.redact,
+                    &analysis,
+                )
+                .with_context(|| format!("writing the bundle {}", path.display()))?;
+                if let Some(r) = &recipients {
+                    written = r.encrypt_file(&written)?;
+                }
+                eprintln!("bundle: {}", written.display());
+            }
+            super::out::Out::Remote { dest, file_name } => {
+                // Bundles are small: written whole to a private local directory first, so a failed
+                // upload can be retried and, at worst, kept here.
+                let dir = private_temp_dir()?;
+                let path = dir.join(&file_name);
+                let result = write_bundle(
+                    &collection,
+                    &jvms,
+                    &path,
+                    started_at,
+                    &args.redact,
+                    &analysis,
+                )
+                .with_context(|| format!("writing the bundle {}", path.display()))
+                .and_then(|written| match &recipients {
+                    Some(r) => {
+                        let sealed = r.encrypt_file(&written)?;
+                        super::out::upload_file(&dest, &format!("{file_name}.age"), &sealed)
+                    }
+                    None => super::out::upload_file(&dest, &file_name, &written),
+                });
+                let _ = std::fs::remove_dir_all(&dir);
+                let receipt = result?;
+                eprintln!(
+                    "bundle: {} ({} bytes, sha256 {})",
+                    receipt.location, receipt.size_bytes, receipt.sha256
+                );
+            }
+        }
     }
     Ok(super::analyze_bundle::exit_code(&analysis, args.fail_on))
+}
+
+/// A fresh directory only this user can read, under the system's temporary directory.
+fn private_temp_dir() -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let base = std::env::temp_dir();
+    for attempt in 0..100u32 {
+        let dir = base.join(format!("triage-{}-{attempt}", std::process::id()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("creating a private directory under {}", base.display())
+                });
+            }
+        }
+    }
+    anyhow::bail!(
+        "could not create a private directory under {}: clean up old triage-* directories there",
+        base.display()
+    )
 }
 
 /// `triage-host-20240102T030405Z.tar.zst`, `triage-pid-123-….tar.zst`.
@@ -167,6 +267,7 @@ pub fn default_bundle_name(target: &Target, at: jiff::Timestamp) -> PathBuf {
 /// under `raw/` (their path inside the target), with every collector's status in the manifest.
 pub fn write_bundle(
     collection: &Collection,
+    jvms: &[super::snapshot_jvm::JvmCapture],
     path: &Path,
     started_at: jiff::Timestamp,
     redact: &super::redaction::RedactFlags,
@@ -205,6 +306,7 @@ pub fn write_bundle(
             duration_ms: run.duration_ms,
         });
     }
+    super::snapshot_jvm::add_to_bundle(&mut writer, jvms)?;
     for (collector, raw) in &collection.raw_files {
         let member = format!("raw{}", sanitize_member_path(&raw.path));
         if let Err(e) = writer.add_member(
