@@ -332,7 +332,9 @@ fn gate_passes(trigger: &Trigger, buf: &[u8], start: usize, end: usize) -> bool 
             while i < limit && is_key(buf[i]) {
                 i += 1;
             }
-            if buf.get(i) == Some(&b'\\') {
+            // A quote escaped once or more (`\"`, `\\\"`: JSON inside JSON strings).
+            let escapes_end = (i + 16).min(buf.len());
+            while i < escapes_end && buf[i] == b'\\' {
                 i += 1;
             }
             if matches!(buf.get(i), Some(b'"' | b'\'')) {

@@ -148,12 +148,15 @@ fn default_specs() -> Vec<Spec> {
     let kw_anchors: Vec<&str> = KEYWORD_ANCHORS.to_vec();
     let key = format!(r"(?P<key>[a-z0-9_.-]*(?:{KEYWORDS}){KEY_SUFFIX})");
     let mut specs = vec![
-        // GCP service-account JSON: the whole private key string and its id.
+        // GCP service-account JSON: the whole private key string and its id, also when the JSON
+        // sits inside a JSON string once or more (a command line in snapshot.json, an env value
+        // in a last-applied-configuration annotation): quotes may be preceded by any run of
+        // backslashes, and inside the value a run of backslashes starts an escape.
         spec(
             "gcp-service-account-key",
             &["private_key"],
             Gate::Keyword,
-            r#"(?i)"private_key"[ \t]*:[ \t]*"(?P<s>(?:[^"\\\r\n]|\\.)*)""#,
+            r#"(?i)\\*"private_key\\*"[ \t]*:[ \t]*\\*"(?P<s>(?:[^"\\\r\n]|\\+[^"\\\r\n])*)\\*""#,
             Check::Value,
         ),
         spec(
@@ -162,7 +165,7 @@ fn default_specs() -> Vec<Spec> {
             // shorter one is what the prefilter reports.
             &["private_key"],
             Gate::Keyword,
-            r#"(?i)"private_key_id"[ \t]*:[ \t]*"(?P<s>[0-9a-f]{16,})""#,
+            r#"(?i)\\*"private_key_id\\*"[ \t]*:[ \t]*\\*"(?P<s>[0-9a-f]{16,})"#,
             Check::None,
         ),
         // JWTs (classified as Kubernetes service-account tokens when the payload says so).

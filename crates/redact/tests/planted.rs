@@ -452,3 +452,37 @@ fn user_rules_regex_literal_and_rules_file() {
         "{err}"
     );
 }
+
+/// A service-account key that sits inside a JSON string (a command line or log line written into
+/// the bundle's JSON): every secret byte goes, whether the text is encoded once or twice.
+#[test]
+fn service_account_key_inside_a_json_string() {
+    let redactor = Redactor::default();
+    let key_id = "0123456789abcdef0123456789abcdef01234567";
+    let key_line = base64_noise(77, 64);
+    let plain = format!(
+        "{{\"type\": \"service_account\", \"private_key_id\": \"{key_id}\", \"private_key\": \"-----BEGIN PRIVATE KEY-----\\n{key_line}\\n-----END PRIVATE KEY-----\\n\", \"client_email\": \"a@b.iam.gserviceaccount.com\"}}"
+    );
+    let once = serde_json::to_string(&plain).expect("encodes");
+    let twice = serde_json::to_string(&once).expect("encodes");
+    for (form, text) in [
+        ("plain", &plain),
+        ("encoded once", &once),
+        ("encoded twice", &twice),
+    ] {
+        let out = redactor.redact_bytes(text.as_bytes());
+        let out = String::from_utf8(out.bytes).expect("utf-8");
+        assert!(!out.contains(key_id), "{form}: key id survived: {out}");
+        assert!(!out.contains(&key_line), "{form}: key survived: {out}");
+        assert!(
+            out.contains("a@b.iam.gserviceaccount.com"),
+            "{form}: context lost: {out}"
+        );
+        if form != "plain" {
+            assert!(
+                serde_json::from_str::<String>(&out).is_ok(),
+                "{form}: no longer a valid JSON string: {out}"
+            );
+        }
+    }
+}

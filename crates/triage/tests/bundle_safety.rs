@@ -69,11 +69,23 @@ fn planted_secrets_never_reach_the_bundle_and_encryption_round_trips() {
     );
     let pem_body = random_token(64);
     let bearer = random_token(32);
+    let yaml_password = format!("Ym{}", random_token(12));
+    let aws_key_id = format!("AKIA{}", random_token(16).to_uppercase());
+    let gcp_key_line = random_token(64);
+    let gcp_key_id: String = random_token(40)
+        .bytes()
+        .map(|b| char::from(b"0123456789abcdef"[usize::from(b) % 16]))
+        .collect();
+    let gcp_json = format!(
+        "{{\"type\": \"service_account\", \"project_id\": \"orders-prod\", \"private_key_id\": \"{gcp_key_id}\", \"private_key\": \"-----BEGIN PRIVATE KEY-----\\n{gcp_key_line}\\n-----END PRIVATE KEY-----\\n\", \"client_email\": \"orders@orders-prod.iam.gserviceaccount.com\"}}"
+    );
     // A shell that stays alive (two commands: no exec) with every secret on its command line.
     let script = format!(
         "sleep 60; : --db-password={password} postgres://app:{db_password}@db.internal:5432/orders \
-         AWS_SECRET_ACCESS_KEY={aws_secret} --token={jwt} 'Authorization: Bearer {bearer}' \
-         '-----BEGIN PRIVATE KEY-----\n{pem_body}\n-----END PRIVATE KEY-----'"
+         AWS_SECRET_ACCESS_KEY={aws_secret} cached {jwt} 'Authorization: Bearer {bearer}' \
+         '-----BEGIN PRIVATE KEY-----\n{pem_body}\n-----END PRIVATE KEY-----' \
+         --config='datasource:\n  user: app\n  password: {yaml_password}\n' \
+         AWS_ACCESS_KEY_ID={aws_key_id} --gcp-credentials='{gcp_json}'"
     );
     let mut victim = Command::new("sh")
         .args(["-c", &script])
@@ -90,6 +102,10 @@ fn planted_secrets_never_reach_the_bundle_and_encryption_round_trips() {
         ("JWT", &jwt),
         ("bearer token", &bearer),
         ("PEM body", &pem_body),
+        ("YAML password", &yaml_password),
+        ("AWS access key id", &aws_key_id),
+        ("GCP private key", &gcp_key_line),
+        ("GCP private key id", &gcp_key_id),
     ];
     let dir = tempfile::tempdir().unwrap();
     let bundle_path = dir.path().join("b.tar.zst");
@@ -179,6 +195,9 @@ fn planted_secrets_never_reach_the_bundle_and_encryption_round_trips() {
         "password-assignment",
         "pem-private-key",
         "authorization-header",
+        "aws-access-key-id",
+        "gcp-service-account-key",
+        "jwt",
     ] {
         assert!(
             totals[rule].as_u64().unwrap_or(0) >= 1,
