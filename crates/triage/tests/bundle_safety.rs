@@ -315,3 +315,45 @@ fn extract_refuses_a_hostile_archive_and_writes_nothing_outside() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn an_unredacted_bundle_says_so_to_every_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("raw.tar.zst");
+    let out = triage(&[
+        "snapshot",
+        "--cpu-sample",
+        "0",
+        "--no-redact",
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let red = "\x1b[31mwarning:";
+    assert!(text(&out.stderr).contains(red), "{}", text(&out.stderr));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&triage(&["bundle", "manifest", path.to_str().unwrap()]).stdout)
+            .unwrap();
+    assert_eq!(manifest["redaction"]["enabled"], false);
+    assert!(
+        manifest["redaction"]["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("REDACTION WAS DISABLED")),
+        "{}",
+        manifest["redaction"]
+    );
+    for verb in [
+        &["bundle", "ls"][..],
+        &["bundle", "verify"][..],
+        &["analyze"][..],
+    ] {
+        let mut args = verb.to_vec();
+        args.push(path.to_str().unwrap());
+        let out = triage(&args);
+        assert!(
+            text(&out.stderr).contains(red),
+            "{verb:?} did not warn: {}",
+            text(&out.stderr)
+        );
+    }
+}

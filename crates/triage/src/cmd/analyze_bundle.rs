@@ -370,7 +370,10 @@ pub fn load_bundle(path: &Path) -> anyhow::Result<LoadedBundle> {
     let mut loaded = LoadedBundle::default();
     // Integrity first: which members can be trusted.
     let manifest = match reader.manifest() {
-        Ok(m) => Some(m),
+        Ok(m) => {
+            super::bundle::warn_if_unredacted(&m, path);
+            Some(m)
+        }
         Err(e) => {
             loaded.notes.push(format!(
                 "{e}; a bundle is written with its manifest last, so the archive was probably cut short \

@@ -169,6 +169,9 @@ fn ls(path: PathBuf, json: bool) -> anyhow::Result<u8> {
         .list()
         .with_context(|| format!("listing {}", path.display()))?;
     let manifest = reader.manifest().ok();
+    if let Some(m) = &manifest {
+        warn_if_unredacted(m, &path);
+    }
     if json {
         let rows: Vec<serde_json::Value> = members
             .iter()
@@ -218,8 +221,18 @@ fn ls(path: PathBuf, json: bool) -> anyhow::Result<u8> {
     Ok(crate::exit::OK)
 }
 
+/// Say, in red on stderr, that a bundle was written with `--no-redact`, whenever one is opened.
+pub fn warn_if_unredacted(manifest: &bundle::Manifest, path: &Path) {
+    if let Some(warning) = &manifest.redaction.warning {
+        eprintln!("\x1b[31mwarning: {}: {warning}\x1b[0m", path.display());
+    }
+}
+
 fn verify(path: PathBuf, json: bool) -> anyhow::Result<u8> {
     let reader = open(&path)?;
+    if let Ok(manifest) = reader.manifest() {
+        warn_if_unredacted(&manifest, &path);
+    }
     let report = reader
         .verify()
         .with_context(|| format!("verifying {}", path.display()))?;
