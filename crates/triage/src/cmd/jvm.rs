@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::exit;
 use crate::output::{human_bytes, table};
 
-const TARGET_HELP: &str = "The JVM: pid:N (host pid; containers are reached through /proc/N/root)";
+const TARGET_HELP: &str = "The JVM: pid:N (host pid; containers are reached through /proc/N/root), or pod/NAME, deploy/NAME, sts/NAME, ds/NAME with -n NAMESPACE (jcmd in the container, or --via ephemeral --image IMAGE)";
 
 #[derive(Subcommand, Debug)]
 pub enum JvmCommand {
@@ -30,18 +30,22 @@ pub enum JvmCommand {
     Heapdump(HeapdumpArgs),
 }
 
-/// `pid:N`
-#[derive(Debug, Clone, Copy)]
-pub struct JvmTarget {
-    pub pid: u32,
+/// `pid:N`, or a Kubernetes target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JvmTarget {
+    Pid(u32),
+    Kube(String),
 }
 
 fn parse_target(s: &str) -> Result<JvmTarget, String> {
-    let pid = s
-        .strip_prefix("pid:")
-        .ok_or_else(|| format!("`{s}` is not a JVM target: use pid:N (e.g. pid:1234)"))?;
+    if super::pod::is_kube_target(s) {
+        return Ok(JvmTarget::Kube(s.to_string()));
+    }
+    let pid = s.strip_prefix("pid:").ok_or_else(|| {
+        format!("`{s}` is not a JVM target: use pid:N (e.g. pid:1234) or pod/NAME")
+    })?;
     match pid.parse::<u32>() {
-        Ok(pid) if pid > 0 => Ok(JvmTarget { pid }),
+        Ok(pid) if pid > 0 => Ok(JvmTarget::Pid(pid)),
         _ => Err(format!(
             "`{pid}` is not a process id: use pid:N (e.g. pid:1234)"
         )),
@@ -65,6 +69,8 @@ pub struct ThreadsArgs {
     target: JvmTarget,
     #[command(flatten)]
     waits: Waits,
+    #[command(flatten)]
+    kube: super::pod::KubeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -79,6 +85,8 @@ pub struct HistogramArgs {
     json: bool,
     #[command(flatten)]
     waits: Waits,
+    #[command(flatten)]
+    kube: super::pod::KubeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -91,6 +99,8 @@ pub struct JcmdArgs {
     command: Vec<String>,
     #[command(flatten)]
     waits: Waits,
+    #[command(flatten)]
+    kube: super::pod::KubeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -116,6 +126,8 @@ pub struct HeapdumpArgs {
     json: bool,
     #[command(flatten)]
     waits: Waits,
+    #[command(flatten)]
+    kube: super::pod::KubeArgs,
 }
 
 pub fn run(command: JvmCommand) -> anyhow::Result<u8> {
@@ -148,12 +160,21 @@ fn install_cancel_handler() {
     }
 }
 
-fn attach(target: JvmTarget, waits: &Waits) -> anyhow::Result<Jvm> {
+fn attach(pid: u32, waits: &Waits) -> anyhow::Result<Jvm> {
     let options = AttachOptions {
         attach_timeout: Duration::from_secs(waits.attach_timeout),
     };
-    Jvm::attach_with(target.pid, &options)
-        .with_context(|| format!("attaching to the JVM pid:{}", target.pid))
+    Jvm::attach_with(pid, &options).with_context(|| format!("attaching to the JVM pid:{pid}"))
+}
+
+/// Run a diagnostic command in a JVM of a pod and write its output to stdout.
+fn jcmd_in_pod(target: &str, command: &[&str], kube: &super::pod::KubeArgs) -> anyhow::Result<u8> {
+    let command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+    let output = super::pod::jcmd_pod(target, None, &command, kube)?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&output).context("writing to stdout")?;
+    stdout.flush().context("writing to stdout")?;
+    Ok(exit::OK)
 }
 
 fn exec_options(waits: &Waits) -> ExecOptions<'static> {
@@ -164,8 +185,12 @@ fn exec_options(waits: &Waits) -> ExecOptions<'static> {
 }
 
 fn threads(args: ThreadsArgs) -> anyhow::Result<u8> {
+    let pid = match &args.target {
+        JvmTarget::Pid(pid) => *pid,
+        JvmTarget::Kube(t) => return jcmd_in_pod(t, &["Thread.print", "-l"], &args.kube),
+    };
     install_cancel_handler();
-    let jvm = attach(args.target, &args.waits)?;
+    let jvm = attach(pid, &args.waits)?;
     let mut stdout = std::io::stdout().lock();
     jvm.execute(
         "threaddump",
@@ -173,7 +198,7 @@ fn threads(args: ThreadsArgs) -> anyhow::Result<u8> {
         &mut stdout,
         &exec_options(&args.waits),
     )
-    .with_context(|| format!("thread dump of pid:{}", args.target.pid))?;
+    .with_context(|| format!("thread dump of pid:{pid}"))?;
     stdout.flush().context("writing to stdout")?;
     Ok(exit::OK)
 }
@@ -181,24 +206,57 @@ fn threads(args: ThreadsArgs) -> anyhow::Result<u8> {
 fn jcmd(args: JcmdArgs) -> anyhow::Result<u8> {
     install_cancel_handler();
     let line = args.command.join(" ");
-    let jvm = attach(args.target, &args.waits)?;
+    let pid = match &args.target {
+        JvmTarget::Pid(pid) => *pid,
+        JvmTarget::Kube(t) => {
+            let words: Vec<&str> = args.command.iter().map(String::as_str).collect();
+            return jcmd_in_pod(t, &words, &args.kube);
+        }
+    };
+    let jvm = attach(pid, &args.waits)?;
     let mut stdout = std::io::stdout().lock();
     jvm.execute("jcmd", &[&line], &mut stdout, &exec_options(&args.waits))
-        .with_context(|| format!("running `{line}` in pid:{}", args.target.pid))?;
+        .with_context(|| format!("running `{line}` in pid:{pid}"))?;
     stdout.flush().context("writing to stdout")?;
     Ok(exit::OK)
 }
 
 fn histogram(args: HistogramArgs) -> anyhow::Result<u8> {
     install_cancel_handler();
-    let jvm = attach(args.target, &args.waits)?;
-    let histogram = jvm
-        .class_histogram(args.all, &exec_options(&args.waits))
-        .with_context(|| format!("class histogram of pid:{}", args.target.pid))?;
+    let (pid, histogram) = match &args.target {
+        JvmTarget::Pid(pid) => {
+            let jvm = attach(*pid, &args.waits)?;
+            let histogram = jvm
+                .class_histogram(args.all, &exec_options(&args.waits))
+                .with_context(|| format!("class histogram of pid:{pid}"))?;
+            (Some(*pid), histogram)
+        }
+        JvmTarget::Kube(t) => {
+            let mut command = vec!["GC.class_histogram".to_string()];
+            if args.all {
+                command.push("-all".into());
+            }
+            let output = super::pod::jcmd_pod(t, None, &command, &args.kube)?;
+            let histogram = hotspot::parse_histogram(
+                &String::from_utf8_lossy(&output),
+                &hotspot::histogram::Limits::default(),
+            );
+            if histogram.histogram.is_empty() {
+                bail!(
+                    "{t}: GC.class_histogram gave no classes: {}",
+                    String::from_utf8_lossy(&output)
+                        .chars()
+                        .take(300)
+                        .collect::<String>()
+                );
+            }
+            (None, histogram)
+        }
+    };
     let mut stdout = std::io::stdout().lock();
     if args.json {
         let value = serde_json::json!({
-            "pid": args.target.pid,
+            "pid": pid,
             "live_only": !args.all,
             "histogram": histogram.histogram,
             "total_instances": histogram.total_instances,
@@ -241,8 +299,12 @@ fn default_output_name(process_name: &str) -> PathBuf {
 }
 
 fn heapdump(args: HeapdumpArgs) -> anyhow::Result<u8> {
+    let pid = match &args.target {
+        JvmTarget::Pid(pid) => *pid,
+        JvmTarget::Kube(t) => return heapdump_in_pod(t, &args),
+    };
     install_cancel_handler();
-    let jvm = attach(args.target, &args.waits)?;
+    let jvm = attach(pid, &args.waits)?;
     let default_name = default_output_name(&jvm.target().name);
     let out = super::out::Out::resolve(args.out.as_deref(), &default_name.to_string_lossy())?;
     if let super::out::Out::Local(path) = &out
@@ -268,7 +330,7 @@ fn heapdump(args: HeapdumpArgs) -> anyhow::Result<u8> {
         )
         .expect("valid progress template"),
     );
-    bar.set_message(args.target.pid.to_string());
+    bar.set_message(pid.to_string());
     bar.enable_steady_tick(Duration::from_millis(120));
     let mut copying = false;
     let mut on_progress = |p: Progress| match p {
@@ -326,12 +388,11 @@ fn heapdump(args: HeapdumpArgs) -> anyhow::Result<u8> {
         }
     };
     bar.finish_and_clear();
-    let report =
-        result.with_context(|| format!("heap dump of pid:{} to {location}", args.target.pid))?;
+    let report = result.with_context(|| format!("heap dump of pid:{pid} to {location}"))?;
     let mut stdout = std::io::stdout().lock();
     if args.json {
         let value = serde_json::json!({
-            "pid": args.target.pid,
+            "pid": pid,
             "path": location,
             "live_only": !args.all,
             "report": report,
@@ -356,13 +417,39 @@ fn heapdump(args: HeapdumpArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
+/// `triage jvm heapdump pod/NAME`: dump in the container, copied out with size and sha256
+/// verified in the pod.
+fn heapdump_in_pod(target: &str, args: &HeapdumpArgs) -> anyhow::Result<u8> {
+    let out = match args.out.as_deref() {
+        None => None,
+        Some(spec) => match super::out::Out::resolve(Some(spec), "heap.hprof")? {
+            super::out::Out::Local(path) => Some(path),
+            super::out::Out::Remote { .. } => bail!(
+                "--out {spec}: heap dumps of pods are copied to a local path for now; \
+                 give a file or directory, then upload it (`triage snapshot --out URL` uploads bundles)"
+            ),
+        },
+    };
+    let path = super::pod::heapdump_pod(target, None, out.as_deref(), &args.kube)?;
+    if args.json {
+        println!("{}", serde_json::json!({ "target": target, "path": path }));
+    } else {
+        println!("{}", path.display());
+    }
+    Ok(exit::OK)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn targets_must_be_pid_colon_number() {
-        assert_eq!(parse_target("pid:42").map(|t| t.pid), Ok(42));
+        assert_eq!(parse_target("pid:42"), Ok(JvmTarget::Pid(42)));
+        assert_eq!(
+            parse_target("pod/web-0"),
+            Ok(JvmTarget::Kube("pod/web-0".into()))
+        );
         assert!(parse_target("42").unwrap_err().contains("pid:N"));
         assert!(parse_target("pid:x").is_err());
         assert!(parse_target("pid:0").is_err());

@@ -28,8 +28,15 @@ const ACCEPT_OPENMETRICS_FIRST: &str =
     kubectl exec POD -- wget -qO- localhost:8080/metrics | triage metrics -\n\n\
 EXIT CODES:\n  0  parsed and printed\n  1  fetch or parse failed (the message says where: URL, line, column)\n  2  usage error")]
 pub struct MetricsArgs {
-    /// Where the metrics come from: an http:// or https:// URL, a file, or `-` for stdin.
+    /// Where the metrics come from: an http:// or https:// URL, a file, `-` for stdin, or a pod
+    /// (`pod/NAME`, `deploy/NAME`… with -n), scraped through port-forward.
     pub source: String,
+    /// For pods: the port to scrape [default: the prometheus.io/port annotation, or the container
+    /// port named `metrics`]; the path is /metrics.
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    #[command(flatten)]
+    pub kube: super::pod::KubeArgs,
     /// Print prom2json's JSON (an array of families, values as strings) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -153,6 +160,19 @@ fn fetch(args: &MetricsArgs) -> anyhow::Result<Fetched> {
     let source = args.source.as_str();
     if source.starts_with("http://") || source.starts_with("https://") {
         return fetch_http(args);
+    }
+    if super::pod::is_kube_target(source) {
+        let body = super::pod::metrics_pod(source, args.port, &args.kube)?;
+        if body.len() as u64 > args.max_bytes {
+            bail!(
+                "{source}: the exposition is larger than --max-bytes ({} bytes); raise --max-bytes if it is expected",
+                args.max_bytes
+            );
+        }
+        return Ok(Fetched {
+            body,
+            announced: None,
+        });
     }
     if args.cert.is_some() || args.cacert.is_some() || args.insecure_skip_verify {
         bail!(

@@ -12,8 +12,6 @@ pub mod go;
 pub mod jvm;
 pub mod metrics;
 pub mod out;
-#[allow(dead_code)]
-// `triage pod` and the pod/NAME targets of snapshot and jvm are wired in main.rs
 pub mod pod;
 pub mod redaction;
 pub mod snapshot;

@@ -20,9 +20,10 @@ use crate::output::{human_bytes, table};
     after_help = "TARGETS:\n  host     this machine (default)\n  pid:N    process N, its descendants and its cgroup, seen through its mount and network namespaces\n\nDURATIONS: 500ms, 2s, 1m, or 0.\n\nThe bundle is written to triage-<target>-<UTC time>.tar.zst in the current directory (or --out);\nits path is printed on stderr. `triage bundle ls PATH` lists it."
 )]
 pub struct SnapshotArgs {
-    /// `host` (default) or `pid:N`.
+    /// `host` (default), `pid:N`, or a Kubernetes target: `pod/NAME`, `deploy/NAME`,
+    /// `sts/NAME`, `ds/NAME` (or `-l SELECTOR`) with `-n NAMESPACE`.
     #[arg(default_value = "host", value_parser = parse_target)]
-    pub target: Target,
+    pub target: String,
     /// Print one JSON document (schema triage.snapshot/v1) on stdout instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -63,10 +64,57 @@ pub struct SnapshotArgs {
     pub jvm_timeout: Duration,
     #[command(flatten)]
     pub redact: super::redaction::RedactFlags,
+    #[command(flatten)]
+    pub kube: super::pod::KubeArgs,
 }
 
-fn parse_target(s: &str) -> Result<Target, String> {
-    s.parse()
+fn parse_target(s: &str) -> Result<String, String> {
+    if super::pod::is_kube_target(s) {
+        return Ok(s.to_string());
+    }
+    s.parse::<Target>()
+        .map(|_| s.to_string())
+        .map_err(|e| format!("{e}; or pod/NAME, deploy/NAME, sts/NAME, ds/NAME for Kubernetes"))
+}
+
+/// A snapshot of pods: reached through the Kubernetes API (see `cmd::pod`).
+fn run_kube(args: &SnapshotArgs) -> anyhow::Result<u8> {
+    let target = (args.target != "host").then_some(args.target.as_str());
+    if args.root != Path::new("/") || args.interval.is_some() {
+        anyhow::bail!("--root and --interval apply to host and pid:N snapshots, not to pods");
+    }
+    let name = sink::artifact_name(
+        "triage",
+        target.unwrap_or("selector"),
+        jiff::Timestamp::now(),
+        "tar.zst",
+    );
+    match args
+        .out
+        .as_deref()
+        .map(|o| super::out::Out::resolve(Some(o), &name))
+        .transpose()?
+    {
+        None => super::pod::snapshot_pod(target, &args.kube, None, args.json),
+        Some(super::out::Out::Local(path)) => {
+            super::pod::snapshot_pod(target, &args.kube, Some(&path), args.json)
+        }
+        Some(super::out::Out::Remote { dest, file_name }) => {
+            let dir = private_temp_dir()?;
+            let path = dir.join(&file_name);
+            let result = super::pod::snapshot_pod(target, &args.kube, Some(&path), args.json)
+                .and_then(|code| {
+                    let receipt = super::out::upload_file(&dest, &file_name, &path)?;
+                    eprintln!(
+                        "uploaded: {} ({} bytes, sha256 {})",
+                        receipt.location, receipt.size_bytes, receipt.sha256
+                    );
+                    Ok(code)
+                });
+            let _ = std::fs::remove_dir_all(&dir);
+            result
+        }
+    }
 }
 
 /// Parse `500ms`, `2s`, `1.5s`, `1m`, `1h`, `0`.
@@ -101,13 +149,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
+    if args.kube.selector.is_some() || super::pod::is_kube_target(&args.target) {
+        return run_kube(&args);
+    }
+    let target: Target = args
+        .target
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("{e}"))?;
     let started_at = jiff::Timestamp::now();
     // Where the bundle goes is settled before collecting, so a bad --out costs nothing.
     let recipients = super::encrypt::Recipients::parse(&args.encrypt_to)?;
     let out = if args.no_bundle {
         None
     } else {
-        let default_name = default_bundle_name(&args.target, started_at);
+        let default_name = default_bundle_name(&target, started_at);
         Some(super::out::Out::resolve(
             args.out.as_deref(),
             &default_name.to_string_lossy(),
@@ -115,7 +170,7 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
     };
     let options = CollectOptions {
         root: Root::new(&args.root),
-        target: args.target,
+        target,
         cpu_sample: args.cpu_sample,
         interval: args.interval,
         collector_timeout: args.collector_timeout,
@@ -127,10 +182,10 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
         tracing::info!("sampling twice, {} ms apart", interval.as_millis());
     }
     let mut collection = hostprobe::collect(&options)
-        .with_context(|| format!("collecting a snapshot of {}", args.target))?;
+        .with_context(|| format!("collecting a snapshot of {target}"))?;
     // A process tree on this machine: the JVMs in it give their own diagnostics.
     let mut jvms = Vec::new();
-    if let Target::Pid(pid) = args.target
+    if let Target::Pid(pid) = target
         && args.root == Path::new("/")
         && !args.jvm_timeout.is_zero()
     {

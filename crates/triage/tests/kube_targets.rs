@@ -1,0 +1,152 @@
+//! Pods as targets of the everyday verbs — `triage snapshot pod/NAME`, `triage snapshot -l …
+//! --out s3://…`, `triage metrics pod/NAME` — against the API-compatible test server, whose pods
+//! are real processes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use testcluster::{Background, ClusterConfig, PodSpec};
+
+fn cluster(test: &str, specs: &[String]) -> Option<Background> {
+    if !testkit::is_root() {
+        testkit::skip_or_fail(
+            test,
+            "the test server needs root (pid and mount namespaces)",
+        );
+        return None;
+    }
+    testkit::require_program("unshare", test)?;
+    let mut config = ClusterConfig::default();
+    for s in specs {
+        config.pods.extend(PodSpec::parse(s).expect("valid spec"));
+    }
+    Some(Background::start(config).expect("starting the test server"))
+}
+
+fn run(kc: &Path, env: &[(String, String)], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args(args)
+        .args(["--kubeconfig", kc.to_str().unwrap()])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("running triage")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn snapshot_and_metrics_take_pod_targets() {
+    let test = "snapshot_and_metrics_take_pod_targets";
+    let Some(python) = testkit::require_program("python3", test) else {
+        return;
+    };
+    // A pod serving a Prometheus exposition on a port named `metrics`.
+    let site = tempfile::tempdir().unwrap();
+    std::fs::write(
+        site.path().join("metrics"),
+        "# HELP shop_orders_total Orders.\n# TYPE shop_orders_total counter\nshop_orders_total{state=\"paid\"} 17\n",
+    )
+    .unwrap();
+    let port = testkit::servers::free_port();
+    let specs = vec![
+        format!(
+            "shop,app=shop,port=metrics/{port}:cd {} && exec {} -m http.server {port} --bind 127.0.0.1",
+            site.path().display(),
+            python.display()
+        ),
+        "worker,app=shop:exec sleep 1000".to_string(),
+    ];
+    let Some(c) = cluster(test, &specs) else {
+        return;
+    };
+    let kc = c.kubeconfig_path();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    // `triage snapshot pod/NAME`: the same verb as for the host, a verified bundle.
+    let work = tempfile::tempdir().unwrap();
+    let bundle = work.path().join("pod.tar.zst");
+    let out = run(
+        &kc,
+        &[],
+        &["snapshot", "pod/worker", "--out", bundle.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("default/worker"),
+        "{}",
+        text(&out.stdout)
+    );
+    let verify = Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args(["bundle", "verify", bundle.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+
+    // `triage metrics pod/NAME`: the port named `metrics`, through port-forward, parsed.
+    let out = run(&kc, &[], &["metrics", "pod/shop", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let families: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let family = families
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "shop_orders_total")
+        .expect("the pod's family");
+    assert_eq!(family["metrics"][0]["value"], "17");
+    assert_eq!(family["metrics"][0]["labels"]["state"], "paid");
+
+    // `-l SELECTOR --out s3://…/`: both pods in one bundle, uploaded.
+    let Some(moto) = testkit::servers::start_moto(test) else {
+        return;
+    };
+    assert_eq!(
+        testkit::servers::http(moto.port, "PUT", "/incidents").0,
+        200
+    );
+    let env = testkit::servers::s3_env(moto.port);
+    let out = run(
+        &kc,
+        &env,
+        &[
+            "snapshot",
+            "-l",
+            "app=shop",
+            "--out",
+            "s3://incidents/shop/",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("default/shop") && stdout.contains("default/worker"),
+        "{stdout}"
+    );
+    let stderr = text(&out.stderr);
+    let key = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("uploaded: s3://"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no upload reported: {stderr}"))
+        .to_string();
+    let (status, body) = testkit::servers::http(moto.port, "GET", &format!("/{key}"));
+    assert_eq!(status, 200);
+    let fetched = work.path().join("fetched.tar.zst");
+    std::fs::write(&fetched, body).unwrap();
+    let verify = Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args(["bundle", "verify", fetched.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+
+    // A pod that does not exist: a clear error naming it.
+    let out = run(&kc, &[], &["snapshot", "pod/nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("nope"), "{}", text(&out.stderr));
+}
