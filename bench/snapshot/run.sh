@@ -1,12 +1,16 @@
 #!/bin/sh
 # Wall time of `triage snapshot --json --no-bundle --cpu-sample 0` against the classic tools run
 # in sequence (`ps aux; free; df; lsblk; findmnt`), median of repeated runs, on this machine.
-# Usage: bench/snapshot/run.sh            (needs hyperfine; builds the release binary first)
+# Usage: bench/snapshot/run.sh            (needs hyperfine; builds the release binary first,
+#        or TRIAGE=path/to/triage bench/snapshot/run.sh to use one already built)
 set -eu
 cd "$(dirname "$0")/../.."
 command -v hyperfine >/dev/null || { echo "hyperfine is not installed (apt-get install -y hyperfine)" >&2; exit 1; }
-cargo build --release -p triage >&2
-bin="${CARGO_TARGET_DIR:-target}/release/triage"
+bin="${TRIAGE:-}"
+if [ -z "$bin" ]; then
+  cargo build --release -p triage >&2
+  bin="${CARGO_TARGET_DIR:-target}/release/triage"
+fi
 out="${1:-bench/snapshot/hyperfine.json}"
 
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(ls /proc | grep -c '^[0-9]') processes, $(wc -l < /proc/self/mountinfo) mounts" >&2
