@@ -277,8 +277,9 @@ enum Sink<'a> {
 
 /// Copy `src` to the start of `dst` in 8 MiB chunks with `copy_file_range(2)` (no round trip
 /// through our memory; about a third of the CPU of read+write), hashing what landed in `dst` by
-/// reading it back from the page cache. Falls back to plain writes where the kernel cannot copy
-/// between the two filesystems. Returns the bytes copied.
+/// reading it back from the page cache on a second thread, one chunk behind the copy, so the hash
+/// costs no wall time while a core is free. Falls back to plain writes where the kernel cannot
+/// copy between the two filesystems. Returns the bytes copied.
 fn copy_file_hashed(
     src: &File,
     dst: &File,
@@ -286,8 +287,50 @@ fn copy_file_hashed(
     on_chunk: &mut dyn FnMut(u64) -> Result<()>,
 ) -> std::result::Result<u64, (std::io::Error, bool, u64)> {
     use std::os::unix::fs::FileExt;
-    const CHUNK: usize = 8 << 20;
-    let mut buf = vec![0u8; CHUNK];
+    // Chunks written but not hashed yet: at most two in flight.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, usize)>(2);
+    std::thread::scope(|scope| {
+        let hashing = scope.spawn(move || -> std::io::Result<()> {
+            let mut buf = vec![0u8; COPY_CHUNK];
+            for (offset, len) in rx {
+                let mut got = 0usize;
+                while got < len {
+                    let n = dst.read_at(&mut buf[got..len], offset + got as u64)?;
+                    if n == 0 {
+                        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+                    }
+                    got += n;
+                }
+                hasher.update(&buf[..len]);
+            }
+            Ok(())
+        });
+        let copied = copy_chunks(src, dst, &tx, on_chunk);
+        drop(tx);
+        let hashed = hashing
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the hashing thread panicked")));
+        match (copied, hashed) {
+            (Ok(n), Ok(())) => Ok(n),
+            // The hashing thread stopped first: its error is the cause.
+            (_, Err(e)) => Err((e, true, 0)),
+            (Err(e), Ok(())) => Err(e),
+        }
+    })
+}
+
+const COPY_CHUNK: usize = 8 << 20;
+
+/// The copy half of [`copy_file_hashed`]: every chunk written to `dst` is sent to the hasher.
+fn copy_chunks(
+    src: &File,
+    dst: &File,
+    to_hash: &std::sync::mpsc::SyncSender<(u64, usize)>,
+    on_chunk: &mut dyn FnMut(u64) -> Result<()>,
+) -> std::result::Result<u64, (std::io::Error, bool, u64)> {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: usize = COPY_CHUNK;
+    let mut buf = Vec::new();
     let mut offset = 0u64;
     let mut in_kernel = true;
     loop {
@@ -324,25 +367,10 @@ fn copy_file_hashed(
                     _ => return Err((e, true, offset + done as u64)),
                 }
             }
-            // Hash what is now in the destination.
-            let mut hashed = 0usize;
-            while hashed < done {
-                let n = dst
-                    .read_at(&mut buf[hashed..done], offset + hashed as u64)
-                    .map_err(|e| (e, true, offset))?;
-                if n == 0 {
-                    return Err((
-                        std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
-                        true,
-                        offset,
-                    ));
-                }
-                hashed += n;
-            }
-            hasher.update(&buf[..done]);
         }
         if !in_kernel && done < CHUNK {
             // The rest of this chunk the ordinary way.
+            buf.resize(CHUNK, 0);
             let want = CHUNK - done;
             let start = offset + done as u64;
             let mut got = 0usize;
@@ -357,11 +385,14 @@ fn copy_file_hashed(
             }
             dst.write_all_at(&buf[..got], start)
                 .map_err(|e| (e, true, start))?;
-            hasher.update(&buf[..got]);
             done += got;
         }
         if done == 0 {
             return Ok(offset);
+        }
+        if to_hash.send((offset, done)).is_err() {
+            // The hasher stopped (its error is reported by the caller).
+            return Err((std::io::Error::other("hashing stopped"), true, offset));
         }
         offset += done as u64;
         on_chunk(offset).map_err(|e| (std::io::Error::other(e.to_string()), false, offset))?;

@@ -42,8 +42,9 @@ fn snapshot_and_metrics_take_pod_targets() {
     let Some(python) = testkit::require_program("python3", test) else {
         return;
     };
-    // A pod serving a Prometheus exposition on a port named `metrics`.
-    let site = tempfile::tempdir().unwrap();
+    // A pod serving a Prometheus exposition on a port named `metrics`. Pods have a private /tmp,
+    // so the site lives elsewhere on the host's filesystem.
+    let site = tempfile::tempdir_in("/var/tmp").unwrap();
     std::fs::write(
         site.path().join("metrics"),
         "# HELP shop_orders_total Orders.\n# TYPE shop_orders_total counter\nshop_orders_total{state=\"paid\"} 17\n",
