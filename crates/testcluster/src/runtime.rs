@@ -2,6 +2,11 @@
 //! namespace with a private tmpfs `/tmp` (`unshare --pid --mount --fork --mount-proc`), its
 //! stdout and stderr written to a CRI-format log file, restarted with back-off when it exits
 //! under `restart=Always`. Exec enters those namespaces with `nsenter`.
+//!
+//! A container sees the host's filesystem as its image, except `/tmp`: anything a test prepared
+//! under the host's `/tmp` (compiled classes, a built binary, the fake tools of a `path-prepend`
+//! directory) is hidden by the private tmpfs unless it is one of the container's shared
+//! directories, which are bind-mounted read-only at the same path inside it.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -47,6 +52,9 @@ pub struct Container {
     /// For an ephemeral container: the container whose pid namespace it joins.
     pub target: Option<String>,
     pub state: Mutex<ContainerState>,
+    /// Host directories visible at the same path inside the container (read-only), even under
+    /// its private `/tmp`: the cluster's shared directories and the `path-prepend` directory.
+    pub shared_dirs: Vec<PathBuf>,
     /// Notified whenever `state` changes (started, exited).
     pub changed: watch::Sender<u64>,
 }
@@ -144,9 +152,37 @@ pub fn host_tool(name: &str) -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::PathBuf::from(format!("/usr/bin/{name}")))
 }
 
-/// The script run as the namespace's first process: a private /tmp, then the command.
-const ENTRY: &str =
-    "/bin/mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 125; exec /bin/sh -c \"$1\"";
+/// The script run as the namespace's first process: a private /tmp, the shared directories that
+/// live under the host's /tmp bind-mounted back (read-only, through a descriptor of the host's
+/// /tmp opened before the tmpfs covers it), then the command (`$1`; the directories follow).
+/// A directory that cannot be shared fails the start with exit code 125 and says why in the log.
+const ENTRY: &str = r#"exec 3</tmp || exit 125
+/bin/mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 125
+c=$1; shift
+for d in "$@"; do
+  r=${d#/tmp/}
+  /bin/mkdir -p "/tmp/$r" && /bin/mount --no-canonicalize --bind -o ro "/proc/self/fd/3/$r" "/tmp/$r" || {
+    echo "testcluster: cannot share the host directory $d with the container" >&2; exit 125; }
+done
+exec 3<&-
+exec /bin/sh -c "$c""#;
+
+/// The shared directories that the private /tmp would hide (the others are visible as they
+/// are), parents first. Symlinks are resolved on the host; a path that does not resolve is kept
+/// as written so that the start fails and names it.
+fn hidden_shared_dirs(dirs: &[PathBuf]) -> Vec<String> {
+    let mut out: Vec<String> = dirs
+        .iter()
+        .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.clone()))
+        .filter_map(|d| {
+            let s = d.to_str()?.trim_end_matches('/').to_string();
+            (s.len() > "/tmp/".len() && s.starts_with("/tmp/")).then_some(s)
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
 
 fn spawn_container(container: &Container, target_pid: Option<u32>) -> std::io::Result<Child> {
     let mut command = match target_pid {
@@ -180,6 +216,7 @@ fn spawn_container(container: &Container, target_pid: Option<u32>) -> std::io::R
     command
         .args(["/bin/sh", "-c", ENTRY, "sh"])
         .arg(&container.spec.command)
+        .args(hidden_shared_dirs(&container.shared_dirs))
         .env_clear()
         .envs(container.environment())
         .current_dir("/")
@@ -393,13 +430,21 @@ async fn terminate(child: &mut Child) {
 }
 
 /// A new container record, not started yet.
+/// `shared_dirs`: host directories the container sees at the same path (see [`Container`]); its
+/// `path-prepend` directory is added.
 pub fn new_container(
     spec: ContainerSpec,
     target: Option<String>,
     log_dir: &Path,
+    shared_dirs: &[PathBuf],
 ) -> Arc<Container> {
     let (changed, _) = watch::channel(0);
+    let mut shared_dirs = shared_dirs.to_vec();
+    if let Some(dir) = &spec.path_prepend {
+        shared_dirs.push(PathBuf::from(dir));
+    }
     Arc::new(Container {
+        shared_dirs,
         state: Mutex::new(ContainerState {
             host_pid: None,
             started_at: None,
