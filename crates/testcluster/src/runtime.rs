@@ -413,20 +413,13 @@ pub async fn supervise(
 }
 
 async fn terminate(child: &mut Child) {
-    if let Some(pid) = child.id() {
-        // SIGTERM to `unshare --kill-child` makes it SIGKILL the namespace's first process, and the
-        // kernel then kills the whole pid namespace.
-        // SAFETY: kill(2) on a pid we spawned and have not reaped yet.
-        unsafe {
-            libc::kill(pid as i32, libc::SIGTERM);
-        }
-    }
-    if tokio::time::timeout(Duration::from_secs(3), child.wait())
-        .await
-        .is_err()
-    {
-        let _ = child.kill().await;
-    }
+    // `unshare --fork` blocks SIGTERM and SIGINT while it waits for the namespace's first
+    // process, so a SIGTERM would only run into the timeout below. SIGKILL it instead:
+    // `--kill-child` turns its death into a SIGKILL of the namespace's first process, and the
+    // kernel then kills the whole pid namespace (a grace period of 0). An ephemeral container
+    // (under `nsenter`) dies with its target's namespace.
+    let _ = child.start_kill();
+    let _ = tokio::time::timeout(Duration::from_secs(3), child.wait()).await;
 }
 
 /// A new container record, not started yet.
