@@ -825,7 +825,12 @@ async fn jvm_heap_dump_by_exec_and_copy_out() {
         java.display(),
         classes.path().display()
     );
-    let Some(env) = start("jvm_heap_dump_by_exec_and_copy_out", &[&spec], |_| {}).await else {
+    // The classes are under the host's /tmp, which the pod's private /tmp hides: shared.
+    let Some(env) = start("jvm_heap_dump_by_exec_and_copy_out", &[&spec], |c| {
+        c.shared_dirs.push(classes.path().to_path_buf())
+    })
+    .await
+    else {
         return;
     };
     let (client, ns) = env.client().await;
