@@ -149,7 +149,8 @@ fn event_sink(
 }
 
 impl Cluster {
-    /// Start every pod's containers and wait (up to 10 s each) until they run.
+    /// Start every pod's containers and wait (up to 10 s each) until each has run (it runs, or
+    /// it already exited).
     pub async fn start(
         mut config: ClusterConfig,
         extra_containers: Vec<(String, ContainerSpec)>,
@@ -239,7 +240,7 @@ impl Cluster {
         }
         for pod in &pods {
             for c in &pod.containers {
-                runtime::wait_running(c, Duration::from_secs(10)).await;
+                runtime::wait_started(c, Duration::from_secs(10)).await;
             }
         }
         Ok(Arc::new(Cluster {

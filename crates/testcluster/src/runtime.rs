@@ -108,10 +108,26 @@ impl Container {
     }
 }
 
+/// State letter of a process (`R`, `S`, `Z`…), `None` when it is gone.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
+}
+
 /// Find the process whose parent is `parent` (the namespace's first process under `unshare` or
-/// `nsenter`), waiting up to two seconds for it to appear.
+/// `nsenter`), waiting up to two seconds for it to appear. A command that fails at once may be
+/// gone before it is seen: once `parent` itself has exited (a zombie not reaped yet) there is
+/// nothing left to find, and the search stops instead of using up the two seconds.
 async fn child_of(parent: u32) -> Option<u32> {
     for _ in 0..200 {
+        if matches!(process_state(parent), None | Some('Z' | 'X')) {
+            return None;
+        }
         if let Ok(dir) = std::fs::read_dir("/proc") {
             for entry in dir.flatten() {
                 let Some(pid) = entry
@@ -457,16 +473,28 @@ pub fn new_container(
 
 /// Wait until the container has started (or `timeout` passes). True when it runs.
 pub async fn wait_running(container: &Container, timeout: Duration) -> bool {
+    wait_for(container, timeout, |s| s.host_pid.is_some()).await
+}
+
+/// Wait until the container has run at least once: it runs, or it already exited (a command
+/// that fails at once may be gone before its pid is seen, and would keep `wait_running` waiting
+/// through its restarts until the timeout). True when it did.
+pub async fn wait_started(container: &Container, timeout: Duration) -> bool {
+    wait_for(container, timeout, |s| {
+        s.host_pid.is_some() || s.terminated.is_some() || s.last_terminated.is_some()
+    })
+    .await
+}
+
+async fn wait_for(
+    container: &Container,
+    timeout: Duration,
+    done: impl Fn(&ContainerState) -> bool,
+) -> bool {
     let mut rx = container.changed.subscribe();
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if container
-            .state
-            .lock()
-            .expect("container state lock")
-            .host_pid
-            .is_some()
-        {
+        if done(&container.state.lock().expect("container state lock")) {
             return true;
         }
         if tokio::time::timeout_at(deadline, rx.changed())
