@@ -43,10 +43,11 @@ impl Default for PodCollectOptions {
 /// owners): with 200 pods of one Deployment each list is fetched once, not 200 times.
 #[derive(Default)]
 pub struct CollectCache {
-    lists: tokio::sync::Mutex<
-        BTreeMap<String, std::sync::Arc<tokio::sync::OnceCell<Result<Vec<Value>, String>>>>,
-    >,
+    lists: tokio::sync::Mutex<BTreeMap<String, SharedList>>,
 }
+
+/// One list, fetched once by whichever pod asks first (the error message when it failed).
+type SharedList = std::sync::Arc<tokio::sync::OnceCell<Result<Vec<Value>, String>>>;
 
 impl CollectCache {
     async fn get<F, Fut>(&self, key: String, fetch: F) -> Result<Vec<Value>, String>

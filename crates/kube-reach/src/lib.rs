@@ -8,7 +8,8 @@
 //!   like kubectl does, with a summary (node, containers, IDs, images and digests, restarts, last
 //!   termination and waiting reasons, owner) and close-name suggestions when nothing matches;
 //! - [`exec`]: commands in a container with exact exit codes and separate stdout/stderr (a
-//!   missing status frame is a failure, never success), buffers sized for dumps;
+//!   missing status frame is a failure, never success), buffers sized for dumps, every wait
+//!   bounded;
 //! - [`procfs`]: the container's /proc, /sys/fs/cgroup and /etc files read in one exec,
 //!   materialised into a private directory laid out as a root and parsed by `hostprobe` — the
 //!   same parsers as for local data;
@@ -75,6 +76,16 @@ pub enum Error {
         "exec of `{command}` in {pod}: the stream ended without an exit status (API server or kubelet connection lost); the output may be incomplete — retry"
     )]
     StreamCut { pod: String, command: String },
+    /// An exec waited longer than its bound (the API server, kubelet or command is stuck).
+    #[error(
+        "exec of `{command}` in {pod}: waited {waited:?} for {what} in vain; the API server, the kubelet or the command is stuck — retry, or allow more time for a command that stays silent that long"
+    )]
+    Timeout {
+        pod: String,
+        command: String,
+        waited: std::time::Duration,
+        what: &'static str,
+    },
     /// The container's answer is not what was expected.
     #[error("{0}")]
     Protocol(String),

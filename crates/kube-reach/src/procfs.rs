@@ -480,7 +480,7 @@ mod tests {
         assert_eq!(f.files["/proc/meminfo"], b"MemTotal: 1 kB\n");
         assert_eq!(
             f.files["/proc/1/cmdline"],
-            format!("x\n@@TRIAGE:forged:E:/proc/1/cmdline:0\ny").as_bytes()
+            b"x\n@@TRIAGE:forged:E:/proc/1/cmdline:0\ny"
         );
         assert_eq!(f.unreadable.get("/sys/fs/cgroup/x"), Some(&1));
         assert_eq!(f.warnings.len(), 1, "{:?}", f.warnings);
@@ -493,14 +493,14 @@ mod tests {
         out.extend_from_slice(b"/proc/meminfo\0MemTotal: 1 kB\n/proc/meminfo\0MemFree: 0 kB\n");
         // A line of content that pretends to be another file stays in its own file.
         out.extend_from_slice(b"/proc/1/status\0/proc/meminfo\0Forged: 1\n");
-        out.extend_from_slice(b"/proc/1/cmdline\0sleep\0001000\0\n");
+        out.extend_from_slice(b"/proc/1/cmdline\0sleep\x001000\0\n");
         out.extend_from_slice(b"garbage without a path\n");
         out.extend_from_slice(format!("\n@@TRIAGE:{n}:DONE\n").as_bytes());
         let mut f = Fetched::default();
         parse_grep(&out, n, &mut f, 100);
         assert_eq!(f.files["/proc/meminfo"], b"MemTotal: 1 kB\nMemFree: 0 kB\n");
         assert_eq!(f.files["/proc/1/status"], b"/proc/meminfo\0Forged: 1\n");
-        assert_eq!(f.files["/proc/1/cmdline"], b"sleep\0001000\0");
+        assert_eq!(f.files["/proc/1/cmdline"], b"sleep\x001000\0");
         assert_eq!(f.warnings.len(), 1, "{:?}", f.warnings);
     }
 

@@ -229,9 +229,31 @@ async fn exec_exit_codes_streams_and_cut_streams() {
         "{:?}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // A command that stays silent longer than the idle bound is given up, not waited for.
+    let quick = t.clone().with_idle_timeout(Duration::from_millis(500));
+    let began = std::time::Instant::now();
+    let err = kube_reach::exec::run(&quick, &["sleep", "30"], 1 << 20)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        began.elapsed()
+    );
+    // Output keeps a slow command alive: silence is bounded, not the total time.
+    let out = kube_reach::exec::run(
+        &quick,
+        &["sh", "-c", "for i in 1 2 3 4; do echo $i; sleep 0.2; done"],
+        1 << 20,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.stdout, b"1\n2\n3\n4\n");
     env.running.stop().await;
 
-    // A server that cuts the stream before the status frame: an error, never success.
+    // A server that cuts the stream before the status frame: an error, never success, and at
+    // once (kube-rs leaves the output pipes open when the connection breaks).
     let Some(env) = start("exec_exit_codes_streams_and_cut_streams", &[SHELL], |c| {
         c.drop_exec_status = true
     })
@@ -241,11 +263,27 @@ async fn exec_exit_codes_streams_and_cut_streams() {
     };
     let (client, ns) = env.client().await;
     let t = ExecTarget::new(client, &ns, "shell", "main");
+    let began = std::time::Instant::now();
     let err = kube_reach::exec::run(&t, &["echo", "hi"], 1 << 20)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::StreamCut { .. }), "{err}");
     assert!(err.to_string().contains("without an exit status"), "{err}");
+    // The same for a copy, which streams instead of buffering.
+    let dir = tempfile::tempdir().unwrap();
+    let err = kube_reach::copy::copy_file_out(&t, "/etc/hostname", &dir.path().join("h"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::StreamCut { .. }), "{err}");
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "a cut copy leaves nothing behind"
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        began.elapsed()
+    );
     env.running.stop().await;
 }
 
@@ -787,7 +825,12 @@ async fn jvm_heap_dump_by_exec_and_copy_out() {
         java.display(),
         classes.path().display()
     );
-    let Some(env) = start("jvm_heap_dump_by_exec_and_copy_out", &[&spec], |_| {}).await else {
+    // The classes are under the host's /tmp, which the pod's private /tmp hides: shared.
+    let Some(env) = start("jvm_heap_dump_by_exec_and_copy_out", &[&spec], |c| {
+        c.shared_dirs.push(classes.path().to_path_buf())
+    })
+    .await
+    else {
         return;
     };
     let (client, ns) = env.client().await;

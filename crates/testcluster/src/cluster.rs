@@ -27,6 +27,11 @@ pub struct ClusterConfig {
     pub pdbs: Vec<(String, String, BTreeMap<String, String>, i64)>,
     /// Fault injection: exec streams end without the status frame (a cut connection).
     pub drop_exec_status: bool,
+    /// Host directories every container (ephemeral ones too) sees at the same path, read-only.
+    /// A container sees the host's filesystem as its image except `/tmp`, which is a private
+    /// tmpfs: what a test prepares under the host's `/tmp` (compiled classes, a built binary,
+    /// tools) is hidden from the pods unless listed here.
+    pub shared_dirs: Vec<PathBuf>,
     /// Where logs are written; a fresh temporary directory when `None`.
     pub state_dir: Option<PathBuf>,
 }
@@ -144,7 +149,8 @@ fn event_sink(
 }
 
 impl Cluster {
-    /// Start every pod's containers and wait (up to 10 s each) until they run.
+    /// Start every pod's containers and wait (up to 10 s each) until each has run (it runs, or
+    /// it already exited).
     pub async fn start(
         mut config: ClusterConfig,
         extra_containers: Vec<(String, ContainerSpec)>,
@@ -187,7 +193,7 @@ impl Cluster {
             let containers: Vec<_> = spec
                 .containers
                 .iter()
-                .map(|c| runtime::new_container(c.clone(), None, &log_dir))
+                .map(|c| runtime::new_container(c.clone(), None, &log_dir, &config.shared_dirs))
                 .collect();
             let sink = event_sink(
                 events.clone(),
@@ -234,7 +240,7 @@ impl Cluster {
         }
         for pod in &pods {
             for c in &pod.containers {
-                runtime::wait_running(c, Duration::from_secs(10)).await;
+                runtime::wait_started(c, Duration::from_secs(10)).await;
             }
         }
         Ok(Arc::new(Cluster {
@@ -282,8 +288,12 @@ impl Cluster {
                 target, pod.spec.name
             )
         })?;
-        let container =
-            runtime::new_container(spec, Some(target_container.spec.name.clone()), &pod.log_dir);
+        let container = runtime::new_container(
+            spec,
+            Some(target_container.spec.name.clone()),
+            &pod.log_dir,
+            &self.config.shared_dirs,
+        );
         pod.ephemeral
             .lock()
             .expect("ephemeral lock")

@@ -2,7 +2,8 @@
 //!
 //! What it is for: trying and testing a Kubernetes client (triage, kubectl) without a cluster.
 //! Each pod container is a real process tree in its own pid and mount namespace with a private
-//! tmpfs `/tmp`; its logs are its real stdout and stderr; exec really runs inside the pod's
+//! tmpfs `/tmp` (the rest of the host's filesystem is its image; host directories under `/tmp`
+//! that a test prepared are shared explicitly, [`ClusterConfig::shared_dirs`]); its logs are its real stdout and stderr; exec really runs inside the pod's
 //! namespaces (`nsenter`), so `/proc` in an exec is the pod's; port-forward connects to the pod's
 //! real listening socket (pods share the host network); an ephemeral container is a process in the
 //! target container's pid namespace. It serves discovery, pods (get, list with label and field

@@ -37,6 +37,10 @@ struct Args {
     /// A PodDisruptionBudget: NAME:SELECTOR:MIN_AVAILABLE (repeatable).
     #[arg(long = "pdb")]
     pdbs: Vec<String>,
+    /// A host directory every container sees at the same path, read-only, even under /tmp (the
+    /// containers' /tmp is private) (repeatable).
+    #[arg(long = "shared-dir")]
+    shared_dirs: Vec<PathBuf>,
     /// Delay added to every API answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
@@ -64,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
     let mut config = ClusterConfig {
         deny: args.deny,
         latency: Duration::from_millis(args.latency_ms),
+        shared_dirs: args.shared_dirs,
         ..Default::default()
     };
     for p in &args.pods {

@@ -2,6 +2,11 @@
 //! namespace with a private tmpfs `/tmp` (`unshare --pid --mount --fork --mount-proc`), its
 //! stdout and stderr written to a CRI-format log file, restarted with back-off when it exits
 //! under `restart=Always`. Exec enters those namespaces with `nsenter`.
+//!
+//! A container sees the host's filesystem as its image, except `/tmp`: anything a test prepared
+//! under the host's `/tmp` (compiled classes, a built binary, the fake tools of a `path-prepend`
+//! directory) is hidden by the private tmpfs unless it is one of the container's shared
+//! directories, which are bind-mounted read-only at the same path inside it.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -47,6 +52,9 @@ pub struct Container {
     /// For an ephemeral container: the container whose pid namespace it joins.
     pub target: Option<String>,
     pub state: Mutex<ContainerState>,
+    /// Host directories visible at the same path inside the container (read-only), even under
+    /// its private `/tmp`: the cluster's shared directories and the `path-prepend` directory.
+    pub shared_dirs: Vec<PathBuf>,
     /// Notified whenever `state` changes (started, exited).
     pub changed: watch::Sender<u64>,
 }
@@ -100,10 +108,26 @@ impl Container {
     }
 }
 
+/// State letter of a process (`R`, `S`, `Z`…), `None` when it is gone.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
+}
+
 /// Find the process whose parent is `parent` (the namespace's first process under `unshare` or
-/// `nsenter`), waiting up to two seconds for it to appear.
+/// `nsenter`), waiting up to two seconds for it to appear. A command that fails at once may be
+/// gone before it is seen: once `parent` itself has exited (a zombie not reaped yet) there is
+/// nothing left to find, and the search stops instead of using up the two seconds.
 async fn child_of(parent: u32) -> Option<u32> {
     for _ in 0..200 {
+        if matches!(process_state(parent), None | Some('Z' | 'X')) {
+            return None;
+        }
         if let Ok(dir) = std::fs::read_dir("/proc") {
             for entry in dir.flatten() {
                 let Some(pid) = entry
@@ -144,9 +168,37 @@ pub fn host_tool(name: &str) -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::PathBuf::from(format!("/usr/bin/{name}")))
 }
 
-/// The script run as the namespace's first process: a private /tmp, then the command.
-const ENTRY: &str =
-    "/bin/mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 125; exec /bin/sh -c \"$1\"";
+/// The script run as the namespace's first process: a private /tmp, the shared directories that
+/// live under the host's /tmp bind-mounted back (read-only, through a descriptor of the host's
+/// /tmp opened before the tmpfs covers it), then the command (`$1`; the directories follow).
+/// A directory that cannot be shared fails the start with exit code 125 and says why in the log.
+const ENTRY: &str = r#"exec 3</tmp || exit 125
+/bin/mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 125
+c=$1; shift
+for d in "$@"; do
+  r=${d#/tmp/}
+  /bin/mkdir -p "/tmp/$r" && /bin/mount --no-canonicalize --bind -o ro "/proc/self/fd/3/$r" "/tmp/$r" || {
+    echo "testcluster: cannot share the host directory $d with the container" >&2; exit 125; }
+done
+exec 3<&-
+exec /bin/sh -c "$c""#;
+
+/// The shared directories that the private /tmp would hide (the others are visible as they
+/// are), parents first. Symlinks are resolved on the host; a path that does not resolve is kept
+/// as written so that the start fails and names it.
+fn hidden_shared_dirs(dirs: &[PathBuf]) -> Vec<String> {
+    let mut out: Vec<String> = dirs
+        .iter()
+        .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.clone()))
+        .filter_map(|d| {
+            let s = d.to_str()?.trim_end_matches('/').to_string();
+            (s.len() > "/tmp/".len() && s.starts_with("/tmp/")).then_some(s)
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
 
 fn spawn_container(container: &Container, target_pid: Option<u32>) -> std::io::Result<Child> {
     let mut command = match target_pid {
@@ -180,6 +232,7 @@ fn spawn_container(container: &Container, target_pid: Option<u32>) -> std::io::R
     command
         .args(["/bin/sh", "-c", ENTRY, "sh"])
         .arg(&container.spec.command)
+        .args(hidden_shared_dirs(&container.shared_dirs))
         .env_clear()
         .envs(container.environment())
         .current_dir("/")
@@ -376,30 +429,31 @@ pub async fn supervise(
 }
 
 async fn terminate(child: &mut Child) {
-    if let Some(pid) = child.id() {
-        // SIGTERM to `unshare --kill-child` makes it SIGKILL the namespace's first process, and the
-        // kernel then kills the whole pid namespace.
-        // SAFETY: kill(2) on a pid we spawned and have not reaped yet.
-        unsafe {
-            libc::kill(pid as i32, libc::SIGTERM);
-        }
-    }
-    if tokio::time::timeout(Duration::from_secs(3), child.wait())
-        .await
-        .is_err()
-    {
-        let _ = child.kill().await;
-    }
+    // `unshare --fork` blocks SIGTERM and SIGINT while it waits for the namespace's first
+    // process, so a SIGTERM would only run into the timeout below. SIGKILL it instead:
+    // `--kill-child` turns its death into a SIGKILL of the namespace's first process, and the
+    // kernel then kills the whole pid namespace (a grace period of 0). An ephemeral container
+    // (under `nsenter`) dies with its target's namespace.
+    let _ = child.start_kill();
+    let _ = tokio::time::timeout(Duration::from_secs(3), child.wait()).await;
 }
 
 /// A new container record, not started yet.
+/// `shared_dirs`: host directories the container sees at the same path (see [`Container`]); its
+/// `path-prepend` directory is added.
 pub fn new_container(
     spec: ContainerSpec,
     target: Option<String>,
     log_dir: &Path,
+    shared_dirs: &[PathBuf],
 ) -> Arc<Container> {
     let (changed, _) = watch::channel(0);
+    let mut shared_dirs = shared_dirs.to_vec();
+    if let Some(dir) = &spec.path_prepend {
+        shared_dirs.push(PathBuf::from(dir));
+    }
     Arc::new(Container {
+        shared_dirs,
         state: Mutex::new(ContainerState {
             host_pid: None,
             started_at: None,
@@ -419,16 +473,28 @@ pub fn new_container(
 
 /// Wait until the container has started (or `timeout` passes). True when it runs.
 pub async fn wait_running(container: &Container, timeout: Duration) -> bool {
+    wait_for(container, timeout, |s| s.host_pid.is_some()).await
+}
+
+/// Wait until the container has run at least once: it runs, or it already exited (a command
+/// that fails at once may be gone before its pid is seen, and would keep `wait_running` waiting
+/// through its restarts until the timeout). True when it did.
+pub async fn wait_started(container: &Container, timeout: Duration) -> bool {
+    wait_for(container, timeout, |s| {
+        s.host_pid.is_some() || s.terminated.is_some() || s.last_terminated.is_some()
+    })
+    .await
+}
+
+async fn wait_for(
+    container: &Container,
+    timeout: Duration,
+    done: impl Fn(&ContainerState) -> bool,
+) -> bool {
     let mut rx = container.changed.subscribe();
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if container
-            .state
-            .lock()
-            .expect("container state lock")
-            .host_pid
-            .is_some()
-        {
+        if done(&container.state.lock().expect("container state lock")) {
             return true;
         }
         if tokio::time::timeout_at(deadline, rx.changed())

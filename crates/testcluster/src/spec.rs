@@ -13,7 +13,8 @@
 //! - `annotation.KEY=VALUE` — an annotation (e.g. `annotation.prometheus.io/port=9100`)
 //! - `env.KEY=VALUE` — an environment variable (no `:` in the value; use `path-prepend`)
 //! - `path-prepend=DIR` — put DIR first on the container's PATH (a "malicious image" shipping its
-//!   own `tar`)
+//!   own `tar`); DIR is visible inside the container even under the host's `/tmp`, which the
+//!   container's private `/tmp` would otherwise hide
 //! - `secret-env=NAME/SECRET/KEY` — an env var from a `secretKeyRef` (the value is never set)
 //! - `requests.cpu=…`, `requests.memory=…`, `limits.cpu=…`, `limits.memory=…` — resources
 //! - `privileged=true` — a privileged security context

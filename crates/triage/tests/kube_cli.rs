@@ -218,7 +218,7 @@ fn go_pod_profiles_and_metrics_through_port_forward() {
         );
         return;
     }
-    let Some((_dir, bin)) = build_go(test) else {
+    let Some((dir, bin)) = build_go(test) else {
         return;
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -230,17 +230,29 @@ fn go_pod_profiles_and_metrics_through_port_forward() {
         "gosvc,app=gosvc,port=metrics/{port}:exec {} {port}",
         bin.display()
     );
-    let Some(c) = cluster(test, &[spec], |_| {}) else {
+    // The binary is under the host's /tmp, which the pod's private /tmp hides: shared.
+    let Some(c) = cluster(test, &[spec], |cfg| {
+        cfg.shared_dirs.push(dir.path().to_path_buf())
+    }) else {
         return;
     };
     let kc = c.kubeconfig_path();
     let work = tempfile::tempdir().unwrap();
-    // Wait until it listens.
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
+    // Wait until it listens (pods share the host's network); say why when it never does.
+    let listening = (0..100).any(|_| {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            false
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    });
+    if !listening {
+        let pod = c.cluster.pod("default", "gosvc").unwrap();
+        let state = pod.containers[0].state.lock().unwrap().clone();
+        let log = std::fs::read(&state.log_path).unwrap_or_default();
+        panic!(
+            "the Go server in pod/gosvc never listened on port {port}: {state:?}; its log: {}",
+            text(&log)
+        );
     }
     let heap = work.path().join("heap.pb.gz");
     let out = run(

@@ -1278,7 +1278,11 @@ public class Sleeper {
         let Some(java) = testkit::require_program("java", test) else {
             return;
         };
-        let Some(jcmd) = testkit::require_program("jcmd", test) else {
+        // jcmd runs in the container (exec); jattach stands in for the ephemeral image's triage.
+        let Some(_) = testkit::require_program("jcmd", test) else {
+            return;
+        };
+        let Some(jattach) = testkit::require_program("jattach", test) else {
             return;
         };
         let Some(classes) = testkit::compile_java(test, "Sleeper", SLEEPER) else {
@@ -1289,7 +1293,12 @@ public class Sleeper {
             java.display(),
             classes.path().display()
         );
-        let Some(c) = cluster(test, &[&spec], |_| {}) else {
+        // The classes and the stand-in for the ephemeral image's triage are under the host's
+        // /tmp, which every container's private /tmp hides: shared with the containers.
+        let dir = tempfile::tempdir().unwrap();
+        let Some(c) = cluster(test, &[&spec], |cfg| {
+            cfg.shared_dirs = vec![classes.path().to_path_buf(), dir.path().to_path_buf()]
+        }) else {
             return;
         };
         let pod = c.cluster.pod("default", "jvm").unwrap();
@@ -1303,7 +1312,6 @@ public class Sleeper {
             std::thread::sleep(Duration::from_millis(50));
         }
         std::thread::sleep(Duration::from_millis(700));
-        let dir = tempfile::tempdir().unwrap();
         let threads = jcmd_pod(
             "pod/jvm",
             None,
@@ -1325,8 +1333,11 @@ public class Sleeper {
         .unwrap();
         let data = std::fs::read(&by_exec).unwrap();
         assert!(data.starts_with(b"JAVA PROFILE 1.0.2\0"));
-        // From an ephemeral container sharing the pid namespace, with the attach tool it carries
-        // (here the host's jcmd stands in for the image's triage: same attach protocol).
+        // From an ephemeral container sharing the pid namespace, with the attach tool it carries.
+        // jattach stands in for the image's triage: the same attach protocol, and like triage it
+        // reaches the JVM's /tmp across the mount namespaces. (JDK 17's jcmd cannot do that
+        // from a sibling container: when its pid equals the namespace pid it looks for the
+        // attach socket in its own /tmp, which an ephemeral container does not share.)
         let args = KubeArgs {
             via: Via::Ephemeral,
             image: Some("triage:test".into()),
@@ -1337,9 +1348,9 @@ public class Sleeper {
             &wrapper,
             format!(
                 "#!/bin/sh\n# jvm heapdump pid:N -o PATH: dump in the JVM's /tmp, stream it out through /proc/N/root\n\
-                 pid=${{3#pid:}}\n{} \"$pid\" GC.heap_dump /tmp/eph.hprof >&2 || exit 1\n\
+                 pid=${{3#pid:}}\n{} \"$pid\" dumpheap /tmp/eph.hprof >&2 || exit 1\n\
                  cat /proc/$pid/root/tmp/eph.hprof > \"$5\" && rm -f /proc/$pid/root/tmp/eph.hprof\n",
-                jcmd.display()
+                jattach.display()
             ),
         )
         .unwrap();
