@@ -44,11 +44,19 @@ fn run_tool(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A child process killed when dropped.
+/// A child process killed, with its own children, when dropped (a busy child left behind would
+/// load the machine for every later test and benchmark).
 struct Reaped(Child);
 
 impl Drop for Reaped {
     fn drop(&mut self) {
+        let pid = self.0.id();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default();
+        for child in children.split_whitespace().filter_map(|c| c.parse::<i32>().ok()) {
+            // SAFETY: plain kill(2) on a process this test started (through its shell).
+            unsafe { libc::kill(child, libc::SIGKILL) };
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
