@@ -68,7 +68,7 @@ fn profile() -> ProfileSection {
 
 fn benches(c: &mut Criterion) {
     let snap = snapshot();
-    c.bench_function("parse snapshot.json", |b| b.iter(|| snapshot()));
+    c.bench_function("parse snapshot.json", |b| b.iter(snapshot));
     c.bench_function("analyze snapshot", |b| {
         b.iter(|| analyze_snapshot(std::hint::black_box(&snap)))
     });

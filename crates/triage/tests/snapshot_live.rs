@@ -51,9 +51,12 @@ struct Reaped(Child);
 impl Drop for Reaped {
     fn drop(&mut self) {
         let pid = self.0.id();
-        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-            .unwrap_or_default();
-        for child in children.split_whitespace().filter_map(|c| c.parse::<i32>().ok()) {
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        for child in children
+            .split_whitespace()
+            .filter_map(|c| c.parse::<i32>().ok())
+        {
             // SAFETY: plain kill(2) on a process this test started (through its shell).
             unsafe { libc::kill(child, libc::SIGKILL) };
         }

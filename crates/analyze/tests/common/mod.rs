@@ -39,6 +39,7 @@ const ALL_COLLECTORS: &[&str] = &[
     "kernel_log",
 ];
 
+#[allow(clippy::too_many_arguments)] // one row of a process table, in its columns' order
 fn process(
     pid: u32,
     ppid: u32,

@@ -302,8 +302,9 @@ pub fn analyse(loaded: &LoadedBundle) -> Analysis {
                 .iter()
                 .any(|i| matches!(i, analyze::Input::Collector(_)))
         });
-        !(reads_pods_or_logs && loaded.pods.is_none() && loaded.logs.is_empty())
-            && !(reads_snapshot && !has_snapshot)
+        let lacks_pod_data = reads_pods_or_logs && loaded.pods.is_none() && loaded.logs.is_empty();
+        let lacks_snapshot = reads_snapshot && !has_snapshot;
+        !lacks_pod_data && !lacks_snapshot
     });
     for (prefix, snapshot) in &loaded.container_snapshots {
         let per = analyze::analyze_snapshot(snapshot);
