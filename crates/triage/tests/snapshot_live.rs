@@ -340,10 +340,15 @@ fn a_missing_pid_fails_with_a_clear_message() {
         "{stderr}"
     );
     let out = triage()
-        .args(["snapshot", "pod/x", "--no-bundle"])
+        .args(["snapshot", "container:x", "--no-bundle"])
         .output()
         .expect("running triage");
     assert_eq!(out.status.code(), Some(2), "a bad target is a usage error");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("container:x") && stderr.contains("pod/NAME"),
+        "the message names the target and the forms that work: {stderr}"
+    );
 }
 
 #[test]
