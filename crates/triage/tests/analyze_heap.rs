@@ -92,6 +92,36 @@ fn analyze_heap_dump_end_to_end() {
     };
     let dump_s = dump.to_str().unwrap();
 
+    // The same dump zstd-compressed through a pipe (`-`): the same histogram as from the file.
+    let from_file = json(&["analyze", dump_s, "--json", "--only", "histogram"]);
+    let compressed = zstd::encode_all(std::fs::File::open(&dump).unwrap(), 3).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args(["analyze", "-", "--json", "--only", "histogram"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running triage");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write as _;
+        stdin.write_all(&compressed).unwrap();
+    });
+    let piped = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        piped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+    let from_pipe: serde_json::Value = serde_json::from_slice(&piped.stdout).expect("JSON");
+    assert!(
+        from_file["histogram"]
+            .as_array()
+            .is_some_and(|h| !h.is_empty())
+    );
+    assert_eq!(from_pipe["histogram"], from_file["histogram"]);
+
     // Full analysis, JSON.
     let full = json(&["analyze", dump_s, "--json", "--top", "10"]);
     assert_eq!(full["schema"], "triage.heap/v1");

@@ -12,7 +12,8 @@ use super::{analyze_bundle, analyze_heap, analyze_profile};
 
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
-    /// A bundle (.tar.zst), a heap dump (.hprof, .hprof.gz, .hprof.zst) or a pprof profile (.pb.gz).
+    /// A bundle (.tar.zst), a heap dump (.hprof, .hprof.gz, .hprof.zst) or a pprof profile
+    /// (.pb.gz); `-` (or a pipe) reads standard input.
     pub path: PathBuf,
     /// Print one JSON document on stdout instead of tables.
     #[arg(long)]
@@ -34,13 +35,67 @@ pub enum InputKind {
 }
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<u8> {
-    let kind = sniff(&args.path)?;
+    // A pipe can be read once only, and telling what it holds takes its first bytes: it is copied
+    // to a private temporary file first (removed on exit), then analysed like any file.
+    let spooled = spool_if_not_a_file(&args.path)?;
+    let path = spooled
+        .as_ref()
+        .map_or(args.path.as_path(), |s| s.file.as_path());
+    let kind = sniff(path)?;
     tracing::info!(path = %args.path.display(), ?kind, "analysing");
     match kind {
-        InputKind::HeapDump => analyze_heap::run(&args.path, args.json, &args.heap),
-        InputKind::Profile => analyze_profile::run(&args.path, args.json, &args.profile),
-        InputKind::Bundle => analyze_bundle::run(&args.path, args.json, &args.report),
+        InputKind::HeapDump => analyze_heap::run(path, args.json, &args.heap),
+        InputKind::Profile => analyze_profile::run(path, args.json, &args.profile),
+        InputKind::Bundle => analyze_bundle::run(path, args.json, &args.report),
     }
+}
+
+/// A copy of piped input, removed when dropped.
+struct Spooled {
+    dir: PathBuf,
+    file: PathBuf,
+}
+
+impl Drop for Spooled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn spool_if_not_a_file(path: &Path) -> anyhow::Result<Option<Spooled>> {
+    let stdin = path == Path::new("-");
+    if !stdin
+        && std::fs::metadata(path)
+            .with_context(|| format!("opening {}", path.display()))?
+            .is_file()
+    {
+        return Ok(None);
+    }
+    let dir = super::snapshot::private_temp_dir()?;
+    let spooled = Spooled {
+        file: dir.join("input"),
+        dir,
+    };
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&spooled.file)
+        .with_context(|| format!("creating {}", spooled.file.display()))?;
+    let copied = if stdin {
+        std::io::copy(&mut std::io::stdin().lock(), &mut out)
+    } else {
+        let mut input = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        std::io::copy(&mut input, &mut out)
+    }
+    .with_context(|| {
+        format!(
+            "copying {} to {} (piped input is kept there while it is analysed)",
+            path.display(),
+            spooled.file.display()
+        )
+    })?;
+    tracing::info!(bytes = copied, spool = %spooled.file.display(), "piped input spooled");
+    Ok(Some(spooled))
 }
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];

@@ -290,7 +290,7 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
 }
 
 /// A fresh directory only this user can read, under the system's temporary directory.
-fn private_temp_dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn private_temp_dir() -> anyhow::Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt as _;
     let base = std::env::temp_dir();
     for attempt in 0..100u32 {
