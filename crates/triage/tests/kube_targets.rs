@@ -57,7 +57,7 @@ fn snapshot_and_metrics_take_pod_targets() {
             site.path().display(),
             python.display()
         ),
-        "worker,app=shop:exec sleep 1000".to_string(),
+        "worker,app=shop:: shop-canary-7731; exec sleep 1000".to_string(),
     ];
     let Some(c) = cluster(test, &specs) else {
         return;
@@ -89,6 +89,32 @@ fn snapshot_and_metrics_take_pod_targets() {
         .output()
         .unwrap();
     assert!(verify.status.success(), "{}", text(&verify.stderr));
+    let marker = b"shop-canary-7731";
+    let contains = |path: &Path, needle: &[u8]| {
+        let data = zstd::decode_all(std::fs::File::open(path).unwrap()).unwrap();
+        data.windows(needle.len()).any(|w| w == needle)
+    };
+    assert!(contains(&bundle, marker), "the pod's spec is in the bundle");
+    // The redaction flags apply to pods as to the host.
+    let redacted = work.path().join("redacted.tar.zst");
+    let out = run(
+        &kc,
+        &[],
+        &[
+            "snapshot",
+            "pod/worker",
+            "--redact-literal",
+            "shop-canary-7731",
+            "--out",
+            redacted.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !contains(&redacted, marker),
+        "a --redact-literal value reached the bundle"
+    );
+    assert!(contains(&redacted, b"[REDACTED:"));
 
     // `triage metrics pod/NAME`: the port named `metrics`, through port-forward, parsed.
     let out = run(&kc, &[], &["metrics", "pod/shop", "--json"]);

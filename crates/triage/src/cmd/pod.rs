@@ -144,6 +144,8 @@ pub struct PodSnapshotArgs {
     /// Print a JSON summary on stdout instead of tables.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub redact: super::redaction::RedactFlags,
 }
 
 #[derive(Args, Debug)]
@@ -208,9 +210,13 @@ pub struct HeapdumpArgs {
 pub fn run(command: PodCommand) -> anyhow::Result<u8> {
     match command {
         PodCommand::Resolve(a) => resolve_cmd(a),
-        PodCommand::Snapshot(a) => {
-            snapshot_pod(a.target.as_deref(), &a.kube, a.out.as_deref(), a.json)
-        }
+        PodCommand::Snapshot(a) => snapshot_pod(
+            a.target.as_deref(),
+            &a.kube,
+            a.out.as_deref(),
+            a.json,
+            &a.redact,
+        ),
         PodCommand::Cp(a) => copy_from_pod(&a.source, &a.dest, &a.kube),
         PodCommand::Http(a) => {
             let body = http_get_pod(&a.target, a.port, &a.path, &a.kube)?;
@@ -406,6 +412,7 @@ pub fn snapshot_pod(
     kube: &KubeArgs,
     out: Option<&Path>,
     json: bool,
+    redact: &super::redaction::RedactFlags,
 ) -> anyhow::Result<u8> {
     let started_at = jiff::Timestamp::now();
     let target = kube.target(target)?;
@@ -434,8 +441,10 @@ pub fn snapshot_pod(
     let path = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| default_bundle_name(&target, started_at));
-    let written = write_pod_bundle(&snapshots, &analysis, &target, &path, started_at, &warnings)
-        .with_context(|| format!("writing the bundle {}", path.display()))?;
+    let written = write_pod_bundle(
+        &snapshots, &analysis, &target, &path, started_at, &warnings, redact,
+    )
+    .with_context(|| format!("writing the bundle {}", path.display()))?;
     let mut stdout = std::io::stdout().lock();
     if json {
         let summary = serde_json::json!({
@@ -632,30 +641,6 @@ fn analyse(snapshots: &[PodSnapshot]) -> analyze::Analysis {
     analysis
 }
 
-/// Redaction of every text and JSON member (logs and pod specs are where secrets leak).
-struct RedactFilter(redact::Redactor);
-
-impl bundle::writer::TextFilter for RedactFilter {
-    fn filter(&mut self, _member: &str, data: &[u8]) -> bundle::writer::FilterOutput {
-        let r = self.0.redact_bytes(data);
-        bundle::writer::FilterOutput {
-            bytes: r.bytes,
-            counts: r.counts,
-            note: r.note,
-        }
-    }
-
-    fn describe(&self) -> bundle::RedactionSummary {
-        bundle::RedactionSummary {
-            enabled: true,
-            mode: self.0.mode().to_string(),
-            rules: self.0.rule_names().to_vec(),
-            totals: Default::default(),
-            warning: None,
-        }
-    }
-}
-
 fn record(
     writer: &mut bundle::BundleWriter,
     name: String,
@@ -681,12 +666,12 @@ fn write_pod_bundle(
     path: &Path,
     started_at: jiff::Timestamp,
     warnings: &[String],
+    redact: &super::redaction::RedactFlags,
 ) -> anyhow::Result<PathBuf> {
     let mut writer = bundle::BundleWriter::create(path, &target.display(), started_at)?;
-    match redact::Redactor::new(redact::RedactorConfig::default()) {
-        Ok(r) => writer.set_filter(Box::new(RedactFilter(r))),
-        Err(e) => writer.set_redaction_disabled(&format!("the redactor could not start: {e}")),
-    }
+    // Every text and JSON member (logs and pod specs are where secrets leak), with the same rules
+    // and flags as a host snapshot.
+    redact.apply(&mut writer)?;
     for w in warnings {
         writer.note(w.clone());
     }
@@ -1134,7 +1119,14 @@ mod tests {
         std::thread::sleep(Duration::from_millis(300));
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("b.tar.zst");
-        let code = snapshot_pod(Some("deploy/web"), &kube_args(&c), Some(&out), true).unwrap();
+        let code = snapshot_pod(
+            Some("deploy/web"),
+            &kube_args(&c),
+            Some(&out),
+            true,
+            &Default::default(),
+        )
+        .unwrap();
         assert_eq!(code, exit::OK);
         let reader = bundle::reader::BundleReader::open(&out).unwrap();
         assert!(reader.verify().unwrap().is_clean());
@@ -1220,7 +1212,14 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("b.tar.zst");
-        let err = snapshot_pod(Some("pod/web"), &kube_args(&c), Some(&out), false).unwrap_err();
+        let err = snapshot_pod(
+            Some("pod/web"),
+            &kube_args(&c),
+            Some(&out),
+            false,
+            &Default::default(),
+        )
+        .unwrap_err();
         let msg = format!("{err:#}");
         assert!(
             msg.contains("create pods/exec") && msg.contains("docs/rbac.yaml"),

@@ -95,22 +95,23 @@ fn run_kube(args: &SnapshotArgs) -> anyhow::Result<u8> {
         .map(|o| super::out::Out::resolve(Some(o), &name))
         .transpose()?
     {
-        None => super::pod::snapshot_pod(target, &args.kube, None, args.json),
+        None => super::pod::snapshot_pod(target, &args.kube, None, args.json, &args.redact),
         Some(super::out::Out::Local(path)) => {
-            super::pod::snapshot_pod(target, &args.kube, Some(&path), args.json)
+            super::pod::snapshot_pod(target, &args.kube, Some(&path), args.json, &args.redact)
         }
         Some(super::out::Out::Remote { dest, file_name }) => {
             let dir = private_temp_dir()?;
             let path = dir.join(&file_name);
-            let result = super::pod::snapshot_pod(target, &args.kube, Some(&path), args.json)
-                .and_then(|code| {
-                    let receipt = super::out::upload_file(&dest, &file_name, &path)?;
-                    eprintln!(
-                        "uploaded: {} ({} bytes, sha256 {})",
-                        receipt.location, receipt.size_bytes, receipt.sha256
-                    );
-                    Ok(code)
-                });
+            let result =
+                super::pod::snapshot_pod(target, &args.kube, Some(&path), args.json, &args.redact)
+                    .and_then(|code| {
+                        let receipt = super::out::upload_file(&dest, &file_name, &path)?;
+                        eprintln!(
+                            "uploaded: {} ({} bytes, sha256 {})",
+                            receipt.location, receipt.size_bytes, receipt.sha256
+                        );
+                        Ok(code)
+                    });
             let _ = std::fs::remove_dir_all(&dir);
             result
         }
