@@ -57,7 +57,9 @@ fn snapshot_and_metrics_take_pod_targets() {
             site.path().display(),
             python.display()
         ),
-        "worker,app=shop:: shop-canary-7731; exec sleep 1000".to_string(),
+        // Its log holds a YAML password line, as a misconfigured app prints its config.
+        "worker,app=shop:: shop-canary-7731; printf 'datasource:\\n  password: Zq9LogSecret42\\n'; exec sleep 1000"
+            .to_string(),
     ];
     let Some(c) = cluster(test, &specs) else {
         return;
@@ -95,6 +97,15 @@ fn snapshot_and_metrics_take_pod_targets() {
         data.windows(needle.len()).any(|w| w == needle)
     };
     assert!(contains(&bundle, marker), "the pod's spec is in the bundle");
+    // The log line (a real newline, unlike the command in the pod spec), redacted where it stands.
+    assert!(
+        contains(&bundle, b"  password: [REDACTED:password-assignment]\n"),
+        "the pod's log, redacted, is in the bundle"
+    );
+    assert!(
+        !contains(&bundle, b"Zq9LogSecret42"),
+        "a password from the pod's log reached the bundle"
+    );
     // The redaction flags apply to pods as to the host.
     let redacted = work.path().join("redacted.tar.zst");
     let out = run(
