@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::jvm::{self, COPY_CLASSES_AND_EXEC, TestJvm};
+use common::jvm::{self, TestJvm};
 use hotspot::{AttachError, AttachOptions, ExecOptions, Jvm, Target, histogram};
 
 const MARKERS: u64 = 1500;
@@ -209,42 +209,16 @@ fn jvm_running_as_another_user() {
     no_trigger_files_left(&test_jvm);
 }
 
-/// `unshare --pid --mount --fork --mount-proc` with a tmpfs on /tmp: the container case.
-fn start_namespaced(classes: &Path, tmpfs_size: &str, app_args: &[&str]) -> TestJvm {
-    let script =
-        format!("mount -t tmpfs -o size={tmpfs_size} tmpfs /tmp && {COPY_CLASSES_AND_EXEC}");
-    let prefix = [
-        "unshare",
-        "--pid",
-        "--mount",
-        "--fork",
-        "--mount-proc",
-        "sh",
-        "-c",
-        script.as_str(),
-        "sh",
-    ];
-    jvm::start(&prefix, &[], classes, app_args, &[])
-}
-
-fn namespaces_available(test: &str) -> bool {
-    if !testkit::is_root() {
-        testkit::skip_or_fail(test, "needs root for unshare --pid --mount");
-        return false;
-    }
-    testkit::require_program("unshare", test).is_some()
-}
-
 #[test]
 fn jvm_in_its_own_pid_and_mount_namespace() {
     let test = "jvm_in_its_own_pid_and_mount_namespace";
-    if !namespaces_available(test) {
+    if !jvm::namespaces_available(test) {
         return;
     }
     let Some(classes) = jvm::compile(test) else {
         return;
     };
-    let test_jvm = start_namespaced(classes.path(), "64m", &[&MARKERS.to_string()]);
+    let test_jvm = jvm::start_namespaced(classes.path(), "64m", &[], &[&MARKERS.to_string()]);
     let target = Target::inspect(test_jvm.pid).expect("inspect");
     assert_eq!(target.ns_pid, 1, "java is pid 1 in its namespace");
     assert_ne!(test_jvm.pid, 1);

@@ -151,32 +151,13 @@ fn jvm_exiting_during_the_dump_leaves_no_files() {
 #[test]
 fn no_room_in_the_target_tmp_is_refused_before_dumping() {
     let test = "no_room_in_the_target_tmp_is_refused_before_dumping";
-    if !testkit::is_root() {
-        testkit::skip_or_fail(test, "needs root for unshare --pid --mount");
-        return;
-    }
-    if testkit::require_program("unshare", test).is_none() {
+    if !jvm::namespaces_available(test) {
         return;
     }
     let Some(classes) = jvm::compile(test) else {
         return;
     };
-    let script = format!(
-        "mount -t tmpfs -o size=1m tmpfs /tmp && {}",
-        jvm::COPY_CLASSES_AND_EXEC
-    );
-    let prefix = [
-        "unshare",
-        "--pid",
-        "--mount",
-        "--fork",
-        "--mount-proc",
-        "sh",
-        "-c",
-        script.as_str(),
-        "sh",
-    ];
-    let test_jvm = jvm::start(&prefix, &[], classes.path(), &["1000"], &[]);
+    let test_jvm = jvm::start_namespaced(classes.path(), "1m", &[], &["1000"]);
     let jvm = Jvm::attach(test_jvm.pid).expect("attach");
     let out = tempfile::tempdir().expect("tempdir");
     let dest = out.path().join("heap.hprof.zst");

@@ -131,6 +131,32 @@ pub struct Background {
 }
 
 impl Background {
+    /// For tests: start one pod per spec (`NAME[,key=value…]:COMMAND`), after `tweak` adjusts the
+    /// configuration. `None` (the test skips, or fails under `TRIAGE_REQUIRE_EXTERNAL=1`) without
+    /// root or `unshare`, which the pods' pid and mount namespaces need.
+    pub fn start_for_test(
+        test: &str,
+        specs: &[&str],
+        tweak: impl FnOnce(&mut ClusterConfig),
+    ) -> Option<Background> {
+        if !testkit::is_root() {
+            testkit::skip_or_fail(
+                test,
+                "the test server needs root (pid and mount namespaces)",
+            );
+            return None;
+        }
+        testkit::require_program("unshare", test)?;
+        let mut config = ClusterConfig::default();
+        for s in specs {
+            config
+                .pods
+                .extend(PodSpec::parse(s).expect("a valid pod spec"));
+        }
+        tweak(&mut config);
+        Some(Background::start(config).expect("starting the test server"))
+    }
+
     /// Start `config` on a new thread; returns once every pod runs.
     pub fn start(config: ClusterConfig) -> std::io::Result<Background> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();

@@ -154,7 +154,7 @@ fn planted_secrets_never_reach_the_bundle_and_encryption_round_trips() {
     ]);
     assert!(ex.status.success(), "{}", text(&ex.stderr));
     assert!(
-        text(&ex.stderr).contains("match the manifest"),
+        text(&ex.stdout).contains("match the manifest"),
         "{}",
         text(&ex.stderr)
     );

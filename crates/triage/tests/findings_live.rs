@@ -297,6 +297,11 @@ fn idle_process_raises_nothing_above_info() {
         let confirmed = match f["id"].as_str().unwrap() {
             "N-LOAD" => load1 / cpus > 1.5,
             "N-OOM" => vmstat_oom > 0 || f["title"].as_str().unwrap_or("").contains("OOM line"),
+            // A filesystem of the shared machine really is nearly full: `df` must agree.
+            "N-DISK" => f["subject"]
+                .as_str()
+                .and_then(df_available_percent)
+                .is_some_and(|pct| pct < 5.0),
             _ => false,
         };
         if confirmed {
@@ -312,4 +317,17 @@ fn idle_process_raises_nothing_above_info() {
             serde_json::to_string_pretty(f).unwrap()
         );
     }
+}
+
+/// `df`'s view of a mount point: available bytes as a percentage of its size.
+fn df_available_percent(mount_point: &str) -> Option<f64> {
+    let out = Command::new("df")
+        .args(["-B1", "--output=avail,size", mount_point])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut fields = text.lines().nth(1)?.split_whitespace();
+    let avail: f64 = fields.next()?.parse().ok()?;
+    let size: f64 = fields.next()?.parse().ok()?;
+    (size > 0.0).then(|| avail * 100.0 / size)
 }

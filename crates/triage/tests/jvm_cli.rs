@@ -420,37 +420,17 @@ echo "left=[$(ls -A "$1")]""#;
 #[test]
 fn snapshot_of_a_process_tree_records_its_jvm_diagnostics() {
     let test = "snapshot_of_a_process_tree_records_its_jvm_diagnostics";
-    if !testkit::is_root() {
-        testkit::skip_or_fail(test, "needs root for unshare --pid --mount");
-        return;
-    }
-    if testkit::require_program("unshare", test).is_none() {
+    if !jvm::namespaces_available(test) {
         return;
     }
     let Some(classes) = jvm::compile(test) else {
         return;
     };
-    let script = format!(
-        "mount -t tmpfs -o size=64m tmpfs /tmp && {}",
-        jvm::COPY_CLASSES_AND_EXEC
-    );
-    let prefix = [
-        "unshare",
-        "--pid",
-        "--mount",
-        "--fork",
-        "--mount-proc",
-        "sh",
-        "-c",
-        script.as_str(),
-        "sh",
-    ];
-    let test_jvm = jvm::start(
-        &prefix,
-        &["-XX:NativeMemoryTracking=summary"],
+    let test_jvm = jvm::start_namespaced(
         classes.path(),
+        "64m",
+        &["-XX:NativeMemoryTracking=summary"],
         &[&MARKERS.to_string()],
-        &[],
     );
     let wrapper = test_jvm.child.id();
     assert_ne!(

@@ -4,25 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use testcluster::{Background, ClusterConfig, PodSpec};
+use testcluster::{Background, ClusterConfig};
 
 fn triage() -> Command {
     Command::new(env!("CARGO_BIN_EXE_triage"))
-}
-
-/// The `pod` verb is wired into main.rs; when a build lacks it, say so loudly.
-fn pod_verb_wired(test: &str) -> bool {
-    let out = triage()
-        .args(["pod", "--help"])
-        .output()
-        .expect("running triage");
-    if !out.status.success() {
-        eprintln!(
-            "\n*** SKIPPED {test}: this build of triage has no `pod` verb (cmd::pod is not wired into main.rs) ***\n"
-        );
-        return false;
-    }
-    true
 }
 
 fn cluster(
@@ -30,23 +15,8 @@ fn cluster(
     specs: &[String],
     tweak: impl FnOnce(&mut ClusterConfig),
 ) -> Option<Background> {
-    if !testkit::is_root() {
-        testkit::skip_or_fail(
-            test,
-            "the test server needs root (pid and mount namespaces)",
-        );
-        return None;
-    }
-    testkit::require_program("unshare", test)?;
-    if !pod_verb_wired(test) {
-        return None;
-    }
-    let mut config = ClusterConfig::default();
-    for s in specs {
-        config.pods.extend(PodSpec::parse(s).expect("valid spec"));
-    }
-    tweak(&mut config);
-    Some(Background::start(config).expect("starting the test server"))
+    let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
+    Background::start_for_test(test, &specs, tweak)
 }
 
 fn run(kc: &Path, args: &[&str]) -> Output {

@@ -5,23 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use testcluster::{Background, ClusterConfig, PodSpec};
-
-fn cluster(test: &str, specs: &[String]) -> Option<Background> {
-    if !testkit::is_root() {
-        testkit::skip_or_fail(
-            test,
-            "the test server needs root (pid and mount namespaces)",
-        );
-        return None;
-    }
-    testkit::require_program("unshare", test)?;
-    let mut config = ClusterConfig::default();
-    for s in specs {
-        config.pods.extend(PodSpec::parse(s).expect("valid spec"));
-    }
-    Some(Background::start(config).expect("starting the test server"))
-}
+use testcluster::Background;
 
 fn run(kc: &Path, env: &[(String, String)], args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_triage"))
@@ -51,7 +35,7 @@ fn snapshot_and_metrics_take_pod_targets() {
     )
     .unwrap();
     let port = testkit::servers::free_port();
-    let specs = vec![
+    let specs = [
         format!(
             "shop,app=shop,port=metrics/{port}:cd {} && exec {} -m http.server {port} --bind 127.0.0.1",
             site.path().display(),
@@ -61,7 +45,8 @@ fn snapshot_and_metrics_take_pod_targets() {
         "worker,app=shop:: shop-canary-7731; printf 'datasource:\\n  password: Zq9LogSecret42\\n'; exec sleep 1000"
             .to_string(),
     ];
-    let Some(c) = cluster(test, &specs) else {
+    let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
+    let Some(c) = Background::start_for_test(test, &specs, |_| {}) else {
         return;
     };
     let kc = c.kubeconfig_path();
@@ -169,7 +154,7 @@ fn snapshot_and_metrics_take_pod_targets() {
     let stderr = text(&out.stderr);
     let key = stderr
         .lines()
-        .find_map(|l| l.strip_prefix("uploaded: s3://"))
+        .find_map(|l| l.strip_prefix("bundle: s3://"))
         .and_then(|l| l.split_whitespace().next())
         .unwrap_or_else(|| panic!("no upload reported: {stderr}"))
         .to_string();

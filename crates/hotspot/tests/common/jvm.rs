@@ -202,3 +202,36 @@ pub fn list_dir(dir: &Path) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Root and `unshare` for the container case; skips (or, under CI, fails) when either is missing.
+pub fn namespaces_available(test: &str) -> bool {
+    if !testkit::is_root() {
+        testkit::skip_or_fail(test, "needs root for unshare --pid --mount");
+        return false;
+    }
+    testkit::require_program("unshare", test).is_some()
+}
+
+/// The container case: `unshare --pid --mount --fork --mount-proc` with a `tmpfs_size` tmpfs on
+/// /tmp, so java is pid 1 of its namespace and its /tmp is not the host's.
+pub fn start_namespaced(
+    classes: &Path,
+    tmpfs_size: &str,
+    extra_jvm_options: &[&str],
+    app_args: &[&str],
+) -> TestJvm {
+    let script =
+        format!("mount -t tmpfs -o size={tmpfs_size} tmpfs /tmp && {COPY_CLASSES_AND_EXEC}");
+    let prefix = [
+        "unshare",
+        "--pid",
+        "--mount",
+        "--fork",
+        "--mount-proc",
+        "sh",
+        "-c",
+        script.as_str(),
+        "sh",
+    ];
+    start(&prefix, extra_jvm_options, classes, app_args, &[])
+}

@@ -71,7 +71,7 @@ fn spool_if_not_a_file(path: &Path) -> anyhow::Result<Option<Spooled>> {
     {
         return Ok(None);
     }
-    let dir = super::snapshot::private_temp_dir()?;
+    let dir = super::out::private_temp_dir()?;
     let spooled = Spooled {
         file: dir.join("input"),
         dir,

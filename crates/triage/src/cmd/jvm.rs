@@ -422,7 +422,10 @@ fn heapdump(args: HeapdumpArgs) -> anyhow::Result<u8> {
 fn heapdump_in_pod(target: &str, args: &HeapdumpArgs) -> anyhow::Result<u8> {
     let out = match args.out.as_deref() {
         None => None,
-        Some(spec) => match super::out::Out::resolve(Some(spec), "heap.hprof")? {
+        Some(spec) => match super::out::Out::resolve(
+            Some(spec),
+            &sink::artifact_name("heap", target, jiff::Timestamp::now(), "hprof"),
+        )? {
             super::out::Out::Local(path) => Some(path),
             super::out::Out::Remote { .. } => bail!(
                 "--out {spec}: heap dumps of pods are copied to a local path for now; \

@@ -73,6 +73,60 @@ impl Out {
     }
 }
 
+impl Out {
+    /// Produce the artifact with `write` and deliver it. `write` gets the local path to write
+    /// and returns the path it wrote (which may differ: an encrypted copy). A local destination
+    /// is written in place; for a store the artifact is written to a private temporary directory,
+    /// uploaded with [`upload_file`] under the written file's name, and the directory removed.
+    /// Returns where the artifact is, for the user (with size and sha256 for uploads).
+    pub fn deliver(
+        self,
+        write: impl FnOnce(&Path) -> anyhow::Result<PathBuf>,
+    ) -> anyhow::Result<String> {
+        match self {
+            Out::Local(path) => Ok(write(&path)?.display().to_string()),
+            Out::Remote { dest, file_name } => {
+                let dir = private_temp_dir()?;
+                let result = write(&dir.join(&file_name)).and_then(|written| {
+                    let name = written
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or(file_name);
+                    upload_file(&dest, &name, &written)
+                });
+                let _ = std::fs::remove_dir_all(&dir);
+                let receipt = result?;
+                Ok(format!(
+                    "{} ({} bytes, sha256 {})",
+                    receipt.location, receipt.size_bytes, receipt.sha256
+                ))
+            }
+        }
+    }
+}
+
+/// A fresh directory only this user can read, under the system's temporary directory.
+pub fn private_temp_dir() -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let base = std::env::temp_dir();
+    for attempt in 0..100u32 {
+        let dir = base.join(format!("triage-{}-{attempt}", std::process::id()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("creating a private directory under {}", base.display())
+                });
+            }
+        }
+    }
+    bail!(
+        "could not create a private directory under {}: clean up old triage-* directories there",
+        base.display()
+    )
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1058,28 +1058,7 @@ async fn first_jvm_pid(target: &ExecTarget) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use testcluster::{Background, ClusterConfig, PodSpec};
-
-    fn cluster(
-        test: &str,
-        specs: &[&str],
-        tweak: impl FnOnce(&mut ClusterConfig),
-    ) -> Option<Background> {
-        if !testkit::is_root() {
-            testkit::skip_or_fail(
-                test,
-                "the test server needs root (pid and mount namespaces)",
-            );
-            return None;
-        }
-        testkit::require_program("unshare", test)?;
-        let mut config = ClusterConfig::default();
-        for s in specs {
-            config.pods.extend(PodSpec::parse(s).expect("valid spec"));
-        }
-        tweak(&mut config);
-        Some(Background::start(config).expect("starting the test server"))
-    }
+    use testcluster::Background;
 
     fn kube_args(c: &Background) -> KubeArgs {
         KubeArgs {
@@ -1105,7 +1084,7 @@ mod tests {
 
     #[test]
     fn snapshot_of_a_deployment_writes_pod_data_logs_container_files_and_findings() {
-        let Some(c) = cluster(
+        let Some(c) = Background::start_for_test(
             "snapshot_of_a_deployment_writes_pod_data_logs_container_files_and_findings",
             &[
                 "web,app=web,deploy=web,replicas=2,image=nginx:latest,secret-env=API_TOKEN/api/token:\
@@ -1203,7 +1182,7 @@ mod tests {
 
     #[test]
     fn denied_exec_names_the_missing_permission_and_keeps_nothing_half_written() {
-        let Some(c) = cluster(
+        let Some(c) = Background::start_for_test(
             "denied_exec_names_the_missing_permission_and_keeps_nothing_half_written",
             &["web,app=web:exec sleep 1000"],
             |cfg| cfg.deny = vec!["create pods/exec".into()],
@@ -1237,7 +1216,7 @@ mod tests {
 
     #[test]
     fn copy_out_and_not_found_suggestions() {
-        let Some(c) = cluster(
+        let Some(c) = Background::start_for_test(
             "copy_out_and_not_found_suggestions",
             &["web,app=web:echo hello > /tmp/f; exec sleep 1000"],
             |_| {},
@@ -1295,7 +1274,25 @@ public class Sleeper {
         // The classes and the stand-in for the ephemeral image's triage are under the host's
         // /tmp, which every container's private /tmp hides: shared with the containers.
         let dir = tempfile::tempdir().unwrap();
-        let Some(c) = cluster(test, &[&spec], |cfg| {
+        // Written before the server starts: a script still open for writing while another thread
+        // forks cannot be executed (ETXTBSY); written late, the ephemeral step failed under load.
+        let wrapper = dir.path().join("triage-in-image");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\n# jvm heapdump pid:N -o PATH: dump in the JVM's /tmp, stream it out through /proc/N/root\n\
+                 pid=${{3#pid:}}\n{} \"$pid\" dumpheap /tmp/eph.hprof >&2 || exit 1\n\
+                 cat /proc/$pid/root/tmp/eph.hprof > \"$5\" && rm -f /proc/$pid/root/tmp/eph.hprof\n",
+                jattach.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let Some(c) = Background::start_for_test(test, &[&spec], |cfg| {
             cfg.shared_dirs = vec![classes.path().to_path_buf(), dir.path().to_path_buf()]
         }) else {
             return;
@@ -1342,22 +1339,6 @@ public class Sleeper {
             image: Some("triage:test".into()),
             ..kube_args(&c)
         };
-        let wrapper = dir.path().join("triage-in-image");
-        std::fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\n# jvm heapdump pid:N -o PATH: dump in the JVM's /tmp, stream it out through /proc/N/root\n\
-                 pid=${{3#pid:}}\n{} \"$pid\" dumpheap /tmp/eph.hprof >&2 || exit 1\n\
-                 cat /proc/$pid/root/tmp/eph.hprof > \"$5\" && rm -f /proc/$pid/root/tmp/eph.hprof\n",
-                jattach.display()
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(
-            &wrapper,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
         let args = KubeArgs {
             ephemeral_triage: wrapper.display().to_string(),
             ..args

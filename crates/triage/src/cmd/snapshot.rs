@@ -77,45 +77,40 @@ fn parse_target(s: &str) -> Result<String, String> {
         .map_err(|e| format!("{e}; or pod/NAME, deploy/NAME, sts/NAME, ds/NAME for Kubernetes"))
 }
 
-/// A snapshot of pods: reached through the Kubernetes API (see `cmd::pod`).
+/// A snapshot of pods: reached through the Kubernetes API (see `cmd::pod`), delivered and
+/// encrypted like a host snapshot.
 fn run_kube(args: &SnapshotArgs) -> anyhow::Result<u8> {
     let target = (args.target != "host").then_some(args.target.as_str());
     if args.root != Path::new("/") || args.interval.is_some() {
         anyhow::bail!("--root and --interval apply to host and pid:N snapshots, not to pods");
     }
+    if args.no_bundle {
+        anyhow::bail!(
+            "--no-bundle applies to host and pid:N snapshots; a pod snapshot is its bundle"
+        );
+    }
+    let recipients = super::encrypt::Recipients::parse(&args.encrypt_to)?;
     let name = sink::artifact_name(
         "triage",
         target.unwrap_or("selector"),
         jiff::Timestamp::now(),
         "tar.zst",
     );
-    match args
-        .out
-        .as_deref()
-        .map(|o| super::out::Out::resolve(Some(o), &name))
-        .transpose()?
-    {
-        None => super::pod::snapshot_pod(target, &args.kube, None, args.json, &args.redact),
-        Some(super::out::Out::Local(path)) => {
-            super::pod::snapshot_pod(target, &args.kube, Some(&path), args.json, &args.redact)
+    let out = super::out::Out::resolve(args.out.as_deref(), &name)?;
+    let local = matches!(out, super::out::Out::Local(_));
+    let mut code = crate::exit::OK;
+    let shown = out.deliver(|path| {
+        code = super::pod::snapshot_pod(target, &args.kube, Some(path), args.json, &args.redact)?;
+        match &recipients {
+            Some(r) => r.encrypt_file(path),
+            None => Ok(path.to_path_buf()),
         }
-        Some(super::out::Out::Remote { dest, file_name }) => {
-            let dir = private_temp_dir()?;
-            let path = dir.join(&file_name);
-            let result =
-                super::pod::snapshot_pod(target, &args.kube, Some(&path), args.json, &args.redact)
-                    .and_then(|code| {
-                        let receipt = super::out::upload_file(&dest, &file_name, &path)?;
-                        eprintln!(
-                            "uploaded: {} ({} bytes, sha256 {})",
-                            receipt.location, receipt.size_bytes, receipt.sha256
-                        );
-                        Ok(code)
-                    });
-            let _ = std::fs::remove_dir_all(&dir);
-            result
-        }
+    })?;
+    // The pod snapshot already named a local, unencrypted bundle; name the final one otherwise.
+    if !local || recipients.is_some() {
+        eprintln!("bundle: {shown}");
     }
+    Ok(code)
 }
 
 /// Parse `500ms`, `2s`, `1.5s`, `1m`, `1h`, `0`.
@@ -241,75 +236,24 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<u8> {
     drop(stdout);
 
     if let Some(out) = out {
-        match out {
-            super::out::Out::Local(path) => {
-                let mut written = write_bundle(
-                    &collection,
-                    &jvms,
-                    &path,
-                    started_at,
-                    &args.redact,
-                    &analysis,
-                )
-                .with_context(|| format!("writing the bundle {}", path.display()))?;
-                if let Some(r) = &recipients {
-                    written = r.encrypt_file(&written)?;
-                }
-                eprintln!("bundle: {}", written.display());
+        let shown = out.deliver(|path| {
+            let written = write_bundle(
+                &collection,
+                &jvms,
+                path,
+                started_at,
+                &args.redact,
+                &analysis,
+            )
+            .with_context(|| format!("writing the bundle {}", path.display()))?;
+            match &recipients {
+                Some(r) => r.encrypt_file(&written),
+                None => Ok(written),
             }
-            super::out::Out::Remote { dest, file_name } => {
-                // Bundles are small: written whole to a private local directory first, so a failed
-                // upload can be retried and, at worst, kept here.
-                let dir = private_temp_dir()?;
-                let path = dir.join(&file_name);
-                let result = write_bundle(
-                    &collection,
-                    &jvms,
-                    &path,
-                    started_at,
-                    &args.redact,
-                    &analysis,
-                )
-                .with_context(|| format!("writing the bundle {}", path.display()))
-                .and_then(|written| match &recipients {
-                    Some(r) => {
-                        let sealed = r.encrypt_file(&written)?;
-                        super::out::upload_file(&dest, &format!("{file_name}.age"), &sealed)
-                    }
-                    None => super::out::upload_file(&dest, &file_name, &written),
-                });
-                let _ = std::fs::remove_dir_all(&dir);
-                let receipt = result?;
-                eprintln!(
-                    "bundle: {} ({} bytes, sha256 {})",
-                    receipt.location, receipt.size_bytes, receipt.sha256
-                );
-            }
-        }
+        })?;
+        eprintln!("bundle: {shown}");
     }
     Ok(super::analyze_bundle::exit_code(&analysis, args.fail_on))
-}
-
-/// A fresh directory only this user can read, under the system's temporary directory.
-pub(crate) fn private_temp_dir() -> anyhow::Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    let base = std::env::temp_dir();
-    for attempt in 0..100u32 {
-        let dir = base.join(format!("triage-{}-{attempt}", std::process::id()));
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(e).with_context(|| {
-                    format!("creating a private directory under {}", base.display())
-                });
-            }
-        }
-    }
-    anyhow::bail!(
-        "could not create a private directory under {}: clean up old triage-* directories there",
-        base.display()
-    )
 }
 
 /// `triage-host-20240102T030405Z.tar.zst`, `triage-pid-123-….tar.zst`.
