@@ -235,7 +235,14 @@ pub fn top_functions(profile: &Profile, options: &TopOptions) -> TopReport {
         kept.truncate(options.node_count);
     }
 
-    let inlining = inlining_marks(profile, &table, idx, &kept, edge_cutoff);
+    // pprof rebuilds its graph from the kept nodes only when some were dropped; otherwise the
+    // edges still come from every node, including those whose values cancel out (a diff).
+    let edge_nodes = if kept.len() == graph.len() {
+        EdgeNodes::All
+    } else {
+        EdgeNodes::Kept(&kept)
+    };
+    let inlining = inlining_marks(profile, &table, idx, &kept, edge_nodes, edge_cutoff);
 
     let total = profile.total(idx);
     let mut min_value = 0i64;
@@ -280,20 +287,35 @@ pub fn top_functions(profile: &Profile, options: &TopOptions) -> TopReport {
     }
 }
 
+/// The nodes whose frames make call edges.
+enum EdgeNodes<'k> {
+    /// Every node, even one whose values are zero.
+    All,
+    /// Only these; a dropped frame between two of them makes a residual edge.
+    Kept(&'k [u32]),
+}
+
 /// pprof marks a function `(inline)` when every remaining call edge into it is an inlined frame,
-/// `(partial-inline)` when some are. Edges are counted among the kept nodes only (a dropped frame
-/// between two kept ones makes a residual edge) and edges lighter than the cutoff are ignored.
+/// `(partial-inline)` when some are. Edges are counted among `edge_nodes` and edges lighter than
+/// the cutoff are ignored.
 fn inlining_marks(
     profile: &Profile,
     table: &NodeTable<'_>,
     idx: usize,
     kept: &[u32],
+    edge_nodes: EdgeNodes<'_>,
     edge_cutoff: i64,
 ) -> Vec<Inlining> {
-    let mut is_kept = vec![false; table.keys.len()];
-    for &n in kept {
-        is_kept[n as usize] = true;
-    }
+    let is_kept = match edge_nodes {
+        EdgeNodes::All => vec![true; table.keys.len()],
+        EdgeNodes::Kept(nodes) => {
+            let mut is_kept = vec![false; table.keys.len()];
+            for &n in nodes {
+                is_kept[n as usize] = true;
+            }
+            is_kept
+        }
+    };
     struct Edge {
         weight: i64,
         inline: bool,

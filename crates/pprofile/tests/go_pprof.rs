@@ -245,14 +245,26 @@ fn goroutines_group_by_stack_and_stacks_fold_and_render() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let goroutine = load(&capture(
-        &app,
-        dir.path(),
-        "goroutine",
-        "/debug/pprof/goroutine",
-    ));
+    // A goroutine that has not run yet shows only its entry function; on a busy machine the service
+    // can answer before all of them reached their channel or select, so wait until it settles.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut attempt = 0;
+    let (goroutine, groups) = loop {
+        attempt += 1;
+        let goroutine = load(&capture(
+            &app,
+            dir.path(),
+            &format!("goroutine-{attempt}"),
+            "/debug/pprof/goroutine",
+        ));
+        let groups = pprofile::group_by_stack(&goroutine, 0);
+        let settled = groups.len() > 1 && groups[0].count == 1500 && groups[1].count == 25;
+        if settled || std::time::Instant::now() > deadline {
+            break (goroutine, groups);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
     assert!(goroutine.is_goroutine_profile());
-    let groups = pprofile::group_by_stack(&goroutine, 0);
     assert_eq!(
         groups[0].count,
         1500,
@@ -325,4 +337,51 @@ fn goroutines_group_by_stack_and_stacks_fold_and_render() {
         svg.contains("main.cpuHash"),
         "the flame graph shows the hot function"
     );
+}
+
+/// A caller whose values cancel out in a diff still makes the call edges of its samples: pprof
+/// marks a function inlined into it `(inline)`. Pinned on a captured pair where it happens.
+#[test]
+fn diff_keeps_inline_marks_of_callers_that_cancel_out() {
+    const TEST: &str = "diff_keeps_inline_marks_of_callers_that_cancel_out";
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let (old, new) = (
+        fixtures.join("cpu-diff-base.pb.gz"),
+        fixtures.join("cpu-diff-new.pb.gz"),
+    );
+    let mut profile = load(&new);
+    let base = pprofile::parse_profile(&std::fs::read(&old).expect("reading"), &Limits::default())
+        .expect("the base parses");
+    profile.subtract_base(base).expect("same kind of profile");
+    let ours = top_functions(&profile, &TopOptions::new(0));
+    let row = |name: &str| {
+        ours.rows
+            .iter()
+            .find(|r| r.function == name)
+            .unwrap_or_else(|| panic!("{name} is in the diff top: {:#?}", ours.rows))
+    };
+    assert!(
+        !ours.rows.iter().any(|r| r.function == "main.contend.func2"),
+        "the caller cancels out, so it has no row"
+    );
+    assert_eq!(
+        row("sync.(*Mutex).Unlock").inlining,
+        pprofile::Inlining::Inline,
+        "Unlock is only ever inlined into its caller"
+    );
+    assert_eq!(
+        row("sync.(*Mutex).unlockSlow").inlining,
+        pprofile::Inlining::NotInlined
+    );
+    let Some(go) = go_program(TEST) else { return };
+    let theirs = go_pprof_top(
+        &go,
+        &[
+            "-sample_index=0",
+            "-diff_base",
+            old.to_str().expect("utf-8 path"),
+        ],
+        &[&new],
+    );
+    assert_same_top(&ours, &theirs, "the captured diff pair");
 }
