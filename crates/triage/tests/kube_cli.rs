@@ -251,6 +251,55 @@ fn go_pod_profiles_and_metrics_through_port_forward() {
         "{:?}",
         profile.sample_types()
     );
+    // `triage go profile pod/NAME --port`: every profile through its own port-forward connection,
+    // the CPU profile running while the others are taken, each parsed and summarised.
+    let profiles = work.path().join("profiles");
+    let out = run(
+        &kc,
+        &[
+            "go",
+            "profile",
+            "pod/gosvc",
+            "--port",
+            &port.to_string(),
+            "--cpu",
+            "1s",
+            "--heap",
+            "--goroutine",
+            "--out",
+            profiles.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(profiles.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["source"], format!("pod/gosvc:{port}"));
+    let captured = summary["profiles"].as_array().unwrap();
+    let names: Vec<&str> = captured
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["cpu", "heap", "goroutine"]);
+    for p in captured {
+        assert!(p["error"].is_null(), "{p}");
+        let file = profiles.join(p["file"].as_str().unwrap());
+        let profile =
+            pprofile::parse_profile(&std::fs::read(&file).unwrap(), &pprofile::Limits::default())
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert_eq!(p["samples"].as_u64(), None, "samples sit in the summary");
+        assert_eq!(
+            p["summary"]["samples"].as_u64().unwrap(),
+            profile.sample_count() as u64
+        );
+    }
+    let goroutine = &captured[2]["summary"];
+    assert!(
+        goroutine["total"].as_i64().unwrap() >= 2,
+        "the server has at least its main and listener goroutines: {goroutine}"
+    );
+    // The CPU profile ran its full second inside the pod.
+    assert!(captured[0]["duration_ms"].as_u64().unwrap() >= 1000);
+
     // Metrics: the port comes from the container port named `metrics`.
     let out = run(&kc, &["pod", "http", "pod/gosvc"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -19,15 +19,20 @@ pub enum GoCommand {
     ///
     /// With no profile flag, captures everything: a 30 s CPU profile plus heap, allocs, goroutine,
     /// block, mutex and threadcreate, all fetched concurrently. Services usually serve pprof on a
-    /// localhost-only port: reach it with `kubectl port-forward`, never expose it.
+    /// localhost-only port: name the pod (`pod/NAME --port 6060`) and triage reaches it through
+    /// port-forward; never expose it.
     Profile(ProfileArgs),
 }
 
 #[derive(Args, Debug)]
 pub struct ProfileArgs {
     /// Base URL of the service's pprof server, e.g. http://127.0.0.1:6060 (the /debug/pprof/ prefix
-    /// is added).
+    /// is added), or a pod (`pod/NAME`, `deploy/NAME`… with -n) reached through port-forward.
     pub source: String,
+    /// For pods: the port the pprof server listens on [default: the prometheus.io/port annotation,
+    /// or the container port named `metrics`].
+    #[arg(long)]
+    pub port: Option<u16>,
     /// CPU profile of this length (`30s`, `1m`, whole seconds; Go's endpoint takes seconds).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub cpu: Option<Duration>,
@@ -62,6 +67,8 @@ pub struct ProfileArgs {
     /// Do not verify the server's TLS certificate (https:// sources only).
     #[arg(long)]
     pub insecure_skip_verify: bool,
+    #[command(flatten)]
+    pub kube: super::pod::KubeArgs,
 }
 
 pub fn run(command: GoCommand) -> anyhow::Result<u8> {
@@ -145,18 +152,22 @@ fn wanted_profiles(args: &ProfileArgs) -> Vec<Wanted> {
 }
 
 fn profile(args: ProfileArgs) -> anyhow::Result<u8> {
+    let from_pod = super::pod::is_kube_target(&args.source);
     let base = args.source.trim_end_matches('/').to_string();
     let base = base
         .strip_suffix("/debug/pprof")
         .unwrap_or(&base)
         .to_string();
-    if !(base.starts_with("http://") || base.starts_with("https://")) {
+    if !from_pod && args.port.is_some() {
+        bail!("--port applies to pod sources; put the port in the URL instead");
+    }
+    if !from_pod && !(base.starts_with("http://") || base.starts_with("https://")) {
         bail!(
             "SOURCE must be an http:// or https:// base URL such as http://127.0.0.1:6060, not {:?}",
             args.source
         );
     }
-    if args.insecure_skip_verify && !base.starts_with("https://") {
+    if args.insecure_skip_verify && (from_pod || !base.starts_with("https://")) {
         bail!("--insecure-skip-verify only applies to https:// sources");
     }
     let started_at = jiff::Timestamp::now();
@@ -171,34 +182,17 @@ fn profile(args: ProfileArgs) -> anyhow::Result<u8> {
         bail!("{} already exists; choose another --out", out.display());
     }
     let wanted = wanted_profiles(&args);
-    let agent = http_agent(args.insecure_skip_verify)?;
     let max_bytes = args.max_profile_mib.saturating_mul(1 << 20);
     eprintln!(
         "triage: fetching {} from {base} concurrently",
         wanted.iter().map(|w| w.name).collect::<Vec<_>>().join(", ")
     );
-
-    // One thread per profile: the CPU profile blocks for its whole duration server-side, the others
-    // return at once, so they are all taken while the CPU profile runs.
-    let results: Vec<(Wanted, anyhow::Result<Vec<u8>>, Duration)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = wanted
-            .iter()
-            .map(|w| {
-                let agent = agent.clone();
-                let url = format!("{base}{}", w.path);
-                let w = w.clone();
-                scope.spawn(move || {
-                    let started = Instant::now();
-                    let body = fetch(&agent, &url, w.timeout, max_bytes);
-                    (w, body, started.elapsed())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a fetch thread does not panic"))
-            .collect()
-    });
+    let (base, results) = if from_pod {
+        fetch_from_pod(&args, &wanted, max_bytes)?
+    } else {
+        let results = fetch_over_http(&base, &wanted, args.insecure_skip_verify, max_bytes)?;
+        (base, results)
+    };
 
     let mut captured = Vec::new();
     let mut files: Vec<(String, Vec<u8>, Option<String>)> = Vec::new();
@@ -281,6 +275,64 @@ fn profile(args: ProfileArgs) -> anyhow::Result<u8> {
         return Ok(crate::exit::FAILURE);
     }
     Ok(crate::exit::OK)
+}
+
+type Fetched = Vec<(Wanted, anyhow::Result<Vec<u8>>, Duration)>;
+
+/// One thread per profile: the CPU profile blocks for its whole duration server-side, the others
+/// return at once, so they are all taken while the CPU profile runs.
+fn fetch_over_http(
+    base: &str,
+    wanted: &[Wanted],
+    insecure_skip_verify: bool,
+    max_bytes: u64,
+) -> anyhow::Result<Fetched> {
+    let agent = http_agent(insecure_skip_verify)?;
+    Ok(std::thread::scope(|scope| {
+        let handles: Vec<_> = wanted
+            .iter()
+            .map(|w| {
+                let agent = agent.clone();
+                let url = format!("{base}{}", w.path);
+                let w = w.clone();
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    let body = fetch(&agent, &url, w.timeout, max_bytes);
+                    (w, body, started.elapsed())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a fetch thread does not panic"))
+            .collect()
+    }))
+}
+
+/// The same requests through port-forward to a pod, each on its own connection, all at once.
+fn fetch_from_pod(
+    args: &ProfileArgs,
+    wanted: &[Wanted],
+    max_bytes: u64,
+) -> anyhow::Result<(String, Fetched)> {
+    let requests: Vec<(String, Duration)> =
+        wanted.iter().map(|w| (w.path.clone(), w.timeout)).collect();
+    let (source, answers) = super::pod::http_get_pod_many(
+        &args.source,
+        args.port,
+        &requests,
+        usize::try_from(max_bytes).unwrap_or(usize::MAX),
+        &args.kube,
+    )?;
+    let results = wanted
+        .iter()
+        .zip(answers)
+        .map(|(w, answer)| match answer {
+            Ok((body, took)) => (w.clone(), Ok(body), took),
+            Err(e) => (w.clone(), Err(e), Duration::ZERO),
+        })
+        .collect();
+    Ok((source, results))
 }
 
 /// The parsed summary of one profile and its text report.

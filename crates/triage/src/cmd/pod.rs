@@ -842,6 +842,26 @@ pub fn http_get_pod(
     path: &str,
     kube: &KubeArgs,
 ) -> anyhow::Result<Vec<u8>> {
+    let (_, mut bodies) = http_get_pod_many(
+        target,
+        port,
+        &[(path.to_string(), Duration::from_secs(120))],
+        512 << 20,
+        kube,
+    )?;
+    bodies.remove(0).map(|(body, _)| body)
+}
+
+/// One GET per `(path, timeout)` on the pod's `port` (default: its metrics port), all at once,
+/// each over its own port-forward connection. Returns `pod/NAME:PORT` and, per request, the body
+/// and how long it took, or why it failed; the pod is resolved (and permissions checked) once.
+pub fn http_get_pod_many(
+    target: &str,
+    port: Option<u16>,
+    requests: &[(String, Duration)],
+    max_body_bytes: usize,
+    kube: &KubeArgs,
+) -> anyhow::Result<(String, Vec<anyhow::Result<(Vec<u8>, Duration)>>)> {
     let target = Target::parse(target)?;
     runtime()?.block_on(async {
         let (client, ns) = kube_reach::connect(&kube.options()).await?;
@@ -855,17 +875,39 @@ pub fn http_get_pod(
                 pod.name
             ),
         };
-        let api = kube::Api::namespaced(client, &ns);
-        let resp = kube_reach::portforward::http_get(&api, &pod.name, port, path, 512 << 20, Duration::from_secs(120)).await?;
-        if resp.status != 200 {
-            bail!(
-                "GET {path} on pod/{}:{port} answered HTTP {}: {}",
-                pod.name,
-                resp.status,
-                String::from_utf8_lossy(&resp.body[..resp.body.len().min(300)])
-            );
-        }
-        Ok(resp.body)
+        let api: kube::Api<kube_reach::k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, &ns);
+        let name = pod.name.clone();
+        let answers = futures_util::future::join_all(requests.iter().map(|(path, timeout)| {
+            let (api, name) = (&api, &name);
+            async move {
+                let started = std::time::Instant::now();
+                let resp = kube_reach::portforward::http_get(
+                    api,
+                    name,
+                    port,
+                    path,
+                    max_body_bytes,
+                    *timeout,
+                )
+                .await?;
+                if resp.status != 200 {
+                    bail!(
+                        "GET {path} on pod/{name}:{port} answered HTTP {}: {}",
+                        resp.status,
+                        String::from_utf8_lossy(&resp.body[..resp.body.len().min(300)]).trim()
+                    );
+                }
+                if resp.truncated {
+                    bail!(
+                        "GET {path} on pod/{name}:{port}: the answer is larger than {} MiB",
+                        max_body_bytes >> 20
+                    );
+                }
+                Ok((resp.body, started.elapsed()))
+            }
+        }))
+        .await;
+        Ok((format!("pod/{name}:{port}"), answers))
     })
 }
 
