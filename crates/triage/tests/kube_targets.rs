@@ -173,3 +173,139 @@ fn snapshot_and_metrics_take_pod_targets() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("nope"), "{}", text(&out.stderr));
 }
+
+/// `triage snapshot -l …` over 20 replicas of one Deployment: one pod's container hangs on every
+/// exec, one answers garbage and fails, one runs another image. The hung pod holds one slot until
+/// `--timeout`, the other pods flow past it, and the summary names each odd replica.
+#[test]
+fn fan_out_over_twenty_pods_survives_a_hanging_and_a_failing_one() {
+    let test = "fan_out_over_twenty_pods_survives_a_hanging_and_a_failing_one";
+    // "Images" whose sh and cat misbehave, first on the container's PATH.
+    let images = tempfile::tempdir_in("/var/tmp").unwrap();
+    let hung = images.path().join("hung");
+    let broken = images.path().join("broken");
+    for (dir, body) in [
+        (&hung, "#!/bin/sh\nexec sleep 600\n"),
+        (
+            &broken,
+            "#!/bin/sh\nprintf 'Segmentation fault \\001\\002'\nexit 139\n",
+        ),
+    ] {
+        std::fs::create_dir(dir).unwrap();
+        for tool in ["sh", "cat"] {
+            let path = dir.join(tool);
+            std::fs::write(&path, body).unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+        }
+    }
+    let specs = [
+        // Listed first, so it is among the first pods collected.
+        format!(
+            "a-hung,app=web,deploy=web,path-prepend={}:exec sleep 1000",
+            hung.display()
+        ),
+        "web,app=web,deploy=web,replicas=17:exec sleep 1000".to_string(),
+        "web-canary,app=web,deploy=web,image=local/web:v2:exec sleep 1000".to_string(),
+        format!(
+            "web-broken,app=web,deploy=web,path-prepend={}:exec sleep 1000",
+            broken.display()
+        ),
+    ];
+    let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
+    let Some(c) = Background::start_for_test(test, &specs, |_| {}) else {
+        return;
+    };
+    let kc = c.kubeconfig_path();
+    let work = tempfile::tempdir().unwrap();
+    let bundle = work.path().join("web.tar.zst");
+    let out = run(
+        &kc,
+        &[],
+        &[
+            "snapshot",
+            "-l",
+            "app=web",
+            "--parallel",
+            "4",
+            "--timeout",
+            "4s",
+            "--json",
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+
+    // One line per pod; the other pods finished while the hung one held its slot.
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("triage: default/"))
+        .collect();
+    assert_eq!(lines.len(), 20, "one progress line per pod: {stderr}");
+    let hung_at = lines
+        .iter()
+        .position(|l| l.starts_with("triage: default/a-hung: timed out after"))
+        .unwrap_or_else(|| panic!("the hung pod timed out: {stderr}"));
+    assert!(
+        hung_at >= 15,
+        "pods queued behind the hung one waited for it: {stderr}"
+    );
+    assert!(
+        stderr.contains("20 pods: 18 complete, 2 partial (of which 1 timed out)"),
+        "{stderr}"
+    );
+
+    // The comparison of the replicas, on stdout and in the bundle.
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let groups = summary["replicas"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{groups:#?}");
+    assert_eq!(groups[0]["owner"], "Deployment/web");
+    let replicas = groups[0]["replicas"].as_array().unwrap();
+    assert_eq!(replicas.len(), 20);
+    let row = |name: &str| {
+        replicas
+            .iter()
+            .find(|r| r["pod"] == format!("default/{name}"))
+            .unwrap_or_else(|| panic!("{name} in {replicas:#?}"))
+    };
+    let notes = |name: &str| row(name)["outlier"].to_string();
+    assert_eq!(row("a-hung")["status"], "timed out");
+    assert!(
+        notes("a-hung").contains("--timeout 4s"),
+        "{}",
+        notes("a-hung")
+    );
+    assert_eq!(row("web-broken")["status"], "partial");
+    assert!(
+        notes("web-broken").contains("container collectors not run"),
+        "{}",
+        notes("web-broken")
+    );
+    assert!(
+        notes("web-canary").contains("17 of 20 replicas run")
+            || notes("web-canary").contains("of 20 replicas run"),
+        "{}",
+        notes("web-canary")
+    );
+    for i in 0..17 {
+        let name = format!("web-{i}");
+        assert_eq!(row(&name)["status"], "complete", "{:#?}", row(&name));
+        assert!(!notes(&name).contains("sha256"), "{}", notes(&name));
+    }
+    let reader = bundle::reader::BundleReader::open(&bundle).unwrap();
+    assert!(reader.verify().unwrap().is_clean());
+    let stored: serde_json::Value =
+        serde_json::from_slice(&reader.read_member("kubernetes/replicas.json").unwrap()).unwrap();
+    assert_eq!(stored, summary["replicas"]);
+    // Every pod has its folder, the hung one included (its object, from resolution).
+    for name in ["a-hung", "web-broken", "web-canary", "web-0", "web-16"] {
+        assert!(
+            reader
+                .read_member(&format!("kubernetes/default/{name}/pod.json"))
+                .is_ok(),
+            "{name}'s folder"
+        );
+    }
+}

@@ -161,7 +161,7 @@ fn profile(args: ProfileArgs) -> anyhow::Result<u8> {
     if !from_pod && args.port.is_some() {
         bail!("--port applies to pod sources; put the port in the URL instead");
     }
-    if !from_pod && !(base.starts_with("http://") || base.starts_with("https://")) {
+    if !(from_pod || base.starts_with("http://") || base.starts_with("https://")) {
         bail!(
             "SOURCE must be an http:// or https:// base URL such as http://127.0.0.1:6060, not {:?}",
             args.source

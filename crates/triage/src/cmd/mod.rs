@@ -14,5 +14,6 @@ pub mod metrics;
 pub mod out;
 pub mod pod;
 pub mod redaction;
+pub mod replicas;
 pub mod snapshot;
 pub mod snapshot_jvm;

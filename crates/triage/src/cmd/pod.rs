@@ -68,9 +68,15 @@ pub struct KubeArgs {
     /// Byte cap of each container log (current and previous each).
     #[arg(long, value_name = "BYTES", default_value_t = 5_000_000)]
     pub log_bytes: i64,
-    /// Pods handled at once (resolution and snapshot of many pods).
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    pub concurrency: usize,
+    /// Pods collected at once when a target matches many (a slow pod holds one slot, never the
+    /// others).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 8,
+        visible_alias = "concurrency"
+    )]
+    pub parallel: usize,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -144,6 +150,10 @@ pub struct PodSnapshotArgs {
     /// Print a JSON summary on stdout instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Give up on one pod after this long (its API reads and its container collectors each); what
+    /// was collected is kept and the other pods go on.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "60s")]
+    pub timeout: Duration,
     #[command(flatten)]
     pub redact: super::redaction::RedactFlags,
 }
@@ -215,6 +225,7 @@ pub fn run(command: PodCommand) -> anyhow::Result<u8> {
             &a.kube,
             a.out.as_deref(),
             a.json,
+            a.timeout,
             &a.redact,
         ),
         PodCommand::Cp(a) => copy_from_pod(&a.source, &a.dest, &a.kube),
@@ -347,6 +358,8 @@ struct PodSnapshot {
     container: Option<String>,
     exec: Result<procfs::ContainerSnapshot, String>,
     duration: Duration,
+    /// The pod hit --timeout: what came in before is kept.
+    timed_out: bool,
 }
 
 async fn snapshot_one(
@@ -355,15 +368,22 @@ async fn snapshot_one(
     summary: PodSummary,
     kube: KubeArgs,
     cache: &CollectCache,
+    timeout: Duration,
+    progress: &FanProgress,
 ) -> PodSnapshot {
     let started = Instant::now();
+    let who = format!("{}/{}", summary.namespace, summary.name);
+    let bar = progress.start(&who);
     let options = PodCollectOptions {
         since_seconds: kube.since.map(|d| d.as_secs().max(1) as i64),
         tail_lines: kube.tail,
         log_limit_bytes: kube.log_bytes,
     };
-    let data_fut = kube_reach::collect::collect_pod_cached(&client, &summary, &options, cache);
-    let exec_fut = async {
+    let data_fut = tokio::time::timeout(
+        timeout,
+        kube_reach::collect::collect_pod_cached(&client, &summary, &options, cache),
+    );
+    let exec_fut = tokio::time::timeout(timeout, async {
         let container = summary
             .running_container(kube.container.as_deref())
             .map_err(|e| e.to_string())?
@@ -390,18 +410,113 @@ async fn snapshot_one(
             .await
             .map_err(|e| e.to_string())?;
         Ok::<_, String>((container, snap))
-    };
+    });
     let (data, exec) = tokio::join!(data_fut, exec_fut);
+    let mut timed_out = false;
+    let data = data.unwrap_or_else(|_| {
+        timed_out = true;
+        // The resolved object is all there is: the pod's own record still goes into the bundle.
+        PodData {
+            pod: serde_json::to_value(&*summary.object).unwrap_or_default(),
+            owners: Vec::new(),
+            siblings: Vec::new(),
+            events: Vec::new(),
+            node: None,
+            services: Vec::new(),
+            endpoint_slices: Vec::new(),
+            pdbs: Vec::new(),
+            logs: Vec::new(),
+            warnings: vec![format!(
+                "the API reads for this pod (events, node, logs, services) did not finish within \
+                 --timeout {}; only the pod object is kept",
+                humantime(timeout)
+            )],
+        }
+    });
+    let exec = exec.unwrap_or_else(|_| {
+        timed_out = true;
+        Err(format!(
+            "did not finish within --timeout {}: the container's exec hangs (a stuck `sh`/`cat`, \
+             a frozen process or an overloaded kubelet); raise --timeout or check the container",
+            humantime(timeout)
+        ))
+    });
     let (container, exec) = match exec {
         Ok((c, s)) => (Some(c), Ok(s)),
         Err(e) => (None, Err(e)),
     };
+    let duration = started.elapsed();
+    let line = match (&exec, timed_out) {
+        (_, true) => format!(
+            "{who}: timed out after {:.1}s (partial)",
+            duration.as_secs_f64()
+        ),
+        (Ok(snap), false) => format!(
+            "{who}: done in {:.1}s ({} files from the container)",
+            duration.as_secs_f64(),
+            snap.files_read
+        ),
+        (Err(e), false) => format!(
+            "{who}: partial in {:.1}s: container collectors not run: {}",
+            duration.as_secs_f64(),
+            e.lines().next().unwrap_or_default()
+        ),
+    };
+    progress.finish(bar, line);
     PodSnapshot {
         summary,
         data,
         container,
         exec,
-        duration: started.elapsed(),
+        duration,
+        timed_out,
+    }
+}
+
+fn humantime(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// One progress line per pod on stderr: a spinner per pod on a terminal, otherwise a line as each
+/// pod finishes.
+struct FanProgress {
+    bars: Option<indicatif::MultiProgress>,
+}
+
+impl FanProgress {
+    fn new(quiet: bool) -> FanProgress {
+        use std::io::IsTerminal;
+        let bars = (!quiet && std::io::stderr().is_terminal()).then(indicatif::MultiProgress::new);
+        FanProgress { bars }
+    }
+
+    fn start(&self, who: &str) -> Option<indicatif::ProgressBar> {
+        let bars = self.bars.as_ref()?;
+        let bar = bars.add(indicatif::ProgressBar::new_spinner());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_message(format!("{who}: collecting"));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Some(bar)
+    }
+
+    fn finish(&self, bar: Option<indicatif::ProgressBar>, line: String) {
+        match bar {
+            Some(bar) => {
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{msg}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                bar.finish_with_message(line);
+            }
+            None => eprintln!("triage: {line}"),
+        }
     }
 }
 
@@ -412,6 +527,7 @@ pub fn snapshot_pod(
     kube: &KubeArgs,
     out: Option<&Path>,
     json: bool,
+    pod_timeout: Duration,
     redact: &super::redaction::RedactFlags,
 ) -> anyhow::Result<u8> {
     let started_at = jiff::Timestamp::now();
@@ -427,28 +543,67 @@ pub fn snapshot_pod(
         let pods = kube_reach::resolve(&client, &ns, &target).await?;
         use futures_util::StreamExt;
         let cache = CollectCache::default();
-        let snapshots: Vec<PodSnapshot> = futures_util::stream::iter(pods)
-            .map(|p| snapshot_one(client.clone(), ns.clone(), p, kube.clone(), &cache))
-            .buffered(kube.concurrency.max(1))
-            .collect()
-            .await;
+        let progress = FanProgress::new(false);
+        if pods.len() > 1 {
+            eprintln!(
+                "triage: {} pods, {} at a time, each within --timeout {}",
+                pods.len(),
+                kube.parallel.max(1),
+                humantime(pod_timeout)
+            );
+        }
+        // Unordered: a slow pod holds one slot while the others keep flowing.
+        let mut snapshots: Vec<(usize, PodSnapshot)> =
+            futures_util::stream::iter(pods.into_iter().enumerate())
+                .map(|(i, p)| {
+                    let fut = snapshot_one(
+                        client.clone(),
+                        ns.clone(),
+                        p,
+                        kube.clone(),
+                        &cache,
+                        pod_timeout,
+                        &progress,
+                    );
+                    async move { (i, fut.await) }
+                })
+                .buffer_unordered(kube.parallel.max(1))
+                .collect()
+                .await;
+        snapshots.sort_by_key(|(i, _)| *i);
+        let snapshots: Vec<PodSnapshot> = snapshots.into_iter().map(|(_, s)| s).collect();
         Ok::<_, anyhow::Error>((snapshots, warnings))
     })?;
     for w in &warnings {
         tracing::warn!("{w}");
     }
     let analysis = analyse(&snapshots);
+    let replicas = super::replicas::compare(snapshots.iter().map(replica_facts).collect());
     let path = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| default_bundle_name(&target, started_at));
     let written = write_pod_bundle(
-        &snapshots, &analysis, &target, &path, started_at, &warnings, redact,
+        &snapshots, &analysis, &replicas, &target, &path, started_at, &warnings, redact,
     )
     .with_context(|| format!("writing the bundle {}", path.display()))?;
+    let incomplete = snapshots
+        .iter()
+        .filter(|s| s.exec.is_err() || s.timed_out)
+        .count();
+    if snapshots.len() > 1 {
+        eprintln!(
+            "triage: {} pods: {} complete, {} partial (of which {} timed out)",
+            snapshots.len(),
+            snapshots.len() - incomplete,
+            incomplete,
+            snapshots.iter().filter(|s| s.timed_out).count()
+        );
+    }
     let mut stdout = std::io::stdout().lock();
     if json {
         let summary = serde_json::json!({
             "pods": snapshots.iter().map(|s| &s.summary).collect::<Vec<_>>(),
+            "replicas": replicas,
             "findings": analysis.findings,
             "bundle": written.display().to_string(),
         });
@@ -477,6 +632,7 @@ pub fn snapshot_pod(
                 text.push_str(&format!("  warning: {w}\n"));
             }
         }
+        text.push_str(&super::replicas::render(&replicas));
         text.push_str(&render_findings(&analysis.findings));
         stdout
             .write_all(text.as_bytes())
@@ -659,9 +815,56 @@ fn record(
     });
 }
 
+/// What the replica comparison needs of one pod.
+fn replica_facts(s: &PodSnapshot) -> super::replicas::ReplicaFacts {
+    let cgroup = s.exec.as_ref().ok().and_then(|snap| {
+        snap.collection
+            .snapshot
+            .cgroups
+            .iter()
+            .find(|c| c.memory.is_some() || c.cpu.is_some())
+    });
+    let memory = cgroup.and_then(|c| c.memory.as_ref());
+    let throttled_ratio = cgroup.and_then(|c| c.cpu.as_ref()).and_then(|cpu| {
+        match (cpu.nr_throttled, cpu.nr_periods) {
+            (Some(t), Some(p)) if p > 0 => Some(t as f64 / p as f64),
+            _ => None,
+        }
+    });
+    let containers = s.summary.containers.iter().filter(|c| !c.ephemeral);
+    let (status, problem) = match (&s.exec, s.timed_out) {
+        (Err(e), true) => ("timed out".to_string(), Some(e.clone())),
+        (Ok(_), true) => ("timed out".to_string(), s.data.warnings.first().cloned()),
+        (Err(e), false) => (
+            "partial".to_string(),
+            Some(format!("container collectors not run: {e}")),
+        ),
+        (Ok(_), false) => ("complete".to_string(), None),
+    };
+    super::replicas::ReplicaFacts {
+        pod: format!("{}/{}", s.summary.namespace, s.summary.name),
+        owner: s.summary.owners.last().cloned(),
+        status,
+        problem,
+        restarts: containers.clone().map(|c| i64::from(c.restart_count)).sum(),
+        last_terminations: containers
+            .clone()
+            .filter_map(|c| c.last_termination_reason.clone())
+            .collect(),
+        working_set_bytes: memory.map(|m| m.working_set_bytes),
+        memory_limit_bytes: memory.and_then(|m| m.limit_bytes),
+        throttled_ratio,
+        digests: containers
+            .filter_map(|c| Some((c.name.clone(), c.image_digest.clone()?)))
+            .collect(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn write_pod_bundle(
     snapshots: &[PodSnapshot],
     analysis: &analyze::Analysis,
+    replicas: &[super::replicas::ReplicaGroup],
     target: &Target,
     path: &Path,
     started_at: jiff::Timestamp,
@@ -678,6 +881,7 @@ fn write_pod_bundle(
     let pods: Vec<&PodSummary> = snapshots.iter().map(|s| &s.summary).collect();
     writer.add_json("kubernetes/resolution.json", &pods)?;
     writer.add_json(PODS_MEMBER, &pod_list(snapshots))?;
+    writer.add_json("kubernetes/replicas.json", &replicas)?;
     writer.add_json(
         SERVICES_MEMBER,
         &unique_objects(
@@ -852,6 +1056,9 @@ pub fn http_get_pod(
     bodies.remove(0).map(|(body, _)| body)
 }
 
+/// The body of one answer and how long it took, or why there is none.
+pub type PodAnswer = anyhow::Result<(Vec<u8>, Duration)>;
+
 /// One GET per `(path, timeout)` on the pod's `port` (default: its metrics port), all at once,
 /// each over its own port-forward connection. Returns `pod/NAME:PORT` and, per request, the body
 /// and how long it took, or why it failed; the pod is resolved (and permissions checked) once.
@@ -861,7 +1068,7 @@ pub fn http_get_pod_many(
     requests: &[(String, Duration)],
     max_body_bytes: usize,
     kube: &KubeArgs,
-) -> anyhow::Result<(String, Vec<anyhow::Result<(Vec<u8>, Duration)>>)> {
+) -> anyhow::Result<(String, Vec<PodAnswer>)> {
     let target = Target::parse(target)?;
     runtime()?.block_on(async {
         let (client, ns) = kube_reach::connect(&kube.options()).await?;
@@ -1105,7 +1312,7 @@ mod tests {
     fn kube_args(c: &Background) -> KubeArgs {
         KubeArgs {
             kubeconfig: Some(c.kubeconfig_path()),
-            concurrency: 4,
+            parallel: 4,
             log_bytes: 5_000_000,
             ..Default::default()
         }
@@ -1145,6 +1352,7 @@ mod tests {
             &kube_args(&c),
             Some(&out),
             true,
+            Duration::from_secs(60),
             &Default::default(),
         )
         .unwrap();
@@ -1238,6 +1446,7 @@ mod tests {
             &kube_args(&c),
             Some(&out),
             false,
+            Duration::from_secs(60),
             &Default::default(),
         )
         .unwrap_err();

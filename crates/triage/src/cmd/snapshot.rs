@@ -62,6 +62,10 @@ pub struct SnapshotArgs {
     /// and native memory summaries) of the HotSpot JVMs in the process tree; 0 skips them.
     #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "60s")]
     pub jvm_timeout: Duration,
+    /// Pods: give up on one pod after this long (its API reads and its container collectors
+    /// each); what was collected is kept and the other pods go on.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "60s")]
+    pub timeout: Duration,
     #[command(flatten)]
     pub redact: super::redaction::RedactFlags,
     #[command(flatten)]
@@ -100,7 +104,14 @@ fn run_kube(args: &SnapshotArgs) -> anyhow::Result<u8> {
     let local = matches!(out, super::out::Out::Local(_));
     let mut code = crate::exit::OK;
     let shown = out.deliver(|path| {
-        code = super::pod::snapshot_pod(target, &args.kube, Some(path), args.json, &args.redact)?;
+        code = super::pod::snapshot_pod(
+            target,
+            &args.kube,
+            Some(path),
+            args.json,
+            args.timeout,
+            &args.redact,
+        )?;
         match &recipients {
             Some(r) => r.encrypt_file(path),
             None => Ok(path.to_path_buf()),
