@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::exec::{self, ExecTarget};
 use crate::{Error, Result};
@@ -46,7 +46,96 @@ fn check_remote_path(path: &str) -> Result<()> {
     Ok(())
 }
 
-/// Copy one file out of the container into `dest` (which must not exist).
+/// A file streamed out of a container, checked against the pod's own size and checksum.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StreamedFile {
+    pub remote_path: String,
+    pub size_bytes: u64,
+    /// Of the bytes received, computed while they streamed.
+    pub sha256: String,
+    pub verification: Verification,
+}
+
+/// Stream one file out of the container into `writer`, hashing it on the way while the pod
+/// computes its own checksum; a mismatch is an error (the writer then holds bytes that must not
+/// be kept: the caller discards them). `writer` is not shut down.
+pub async fn stream_file_out<W: AsyncWrite + Unpin + Send>(
+    target: &ExecTarget,
+    remote_path: &str,
+    writer: &mut W,
+) -> Result<StreamedFile> {
+    check_remote_path(remote_path)?;
+    // The pod hashes the file while it streams it.
+    let hash_task = {
+        let target = target.clone();
+        let path = remote_path.to_string();
+        tokio::spawn(async move { remote_checksum(&target, &path).await })
+    };
+    let mut hasher = Sha256::new();
+    let streamed = exec::stream_stdout(target, &["cat", "--", remote_path], writer, |chunk| {
+        hasher.update(chunk)
+    })
+    .await;
+    let (code, stderr, size) = match streamed {
+        Ok(r) => r,
+        Err(e) => {
+            hash_task.abort();
+            return Err(e);
+        }
+    };
+    writer
+        .flush()
+        .await
+        .map_err(|e| Error::Protocol(format!("writing the copy of {remote_path}: {e}")))?;
+    if code != 0 {
+        hash_task.abort();
+        let err = String::from_utf8_lossy(&stderr).trim().to_string();
+        let hint = if code == 127 || code == 126 {
+            "the image has no `cat`: use --via ephemeral to read it through /proc/<pid>/root from an ephemeral container"
+        } else {
+            "check the path and the container's permissions"
+        };
+        return Err(Error::NotUsable(format!(
+            "cat {remote_path} in pod/{} exited with {code}: {err} — {hint}",
+            target.pod
+        )));
+    }
+    let sha256 = hex::encode(hasher.finalize());
+    let verification = match hash_task
+        .await
+        .unwrap_or_else(|e| Err(Error::Protocol(e.to_string())))
+    {
+        Ok(Some((remote_size, remote_sha))) => {
+            if remote_sha != sha256 || remote_size.is_some_and(|s| s != size) {
+                return Err(Error::Verification(format!(
+                    "copy of {remote_path} from pod/{} does not match: received {size} bytes sha256 {sha256}, the pod reports {} bytes sha256 {remote_sha} \
+                     (the file changed during the copy, or the stream was cut); retry",
+                    target.pod,
+                    remote_size
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "?".into())
+                )));
+            }
+            Verification::Verified
+        }
+        Ok(None) => Verification::Unverified(
+            "the image has no sha256sum: the size and checksum could not be computed in the pod"
+                .into(),
+        ),
+        Err(e) => {
+            Verification::Unverified(format!("computing the checksum in the pod failed: {e}"))
+        }
+    };
+    Ok(StreamedFile {
+        remote_path: remote_path.to_string(),
+        size_bytes: size,
+        sha256,
+        verification,
+    })
+}
+
+/// Copy one file out of the container into `dest` (which must not exist): written under a
+/// temporary name beside it, renamed into place only once size and checksum match the pod's.
 pub async fn copy_file_out(
     target: &ExecTarget,
     remote_path: &str,
@@ -78,19 +167,8 @@ pub async fn copy_file_out(
         .await
         .map_err(|e| Error::io("creating", &partial, e))?;
     let mut writer = tokio::io::BufWriter::with_capacity(4 << 20, file);
-    // The pod hashes the file while it streams it.
-    let hash_task = {
-        let target = target.clone();
-        let path = remote_path.to_string();
-        tokio::spawn(async move { remote_checksum(&target, &path).await })
-    };
-    let mut hasher = Sha256::new();
-    let streamed = exec::stream_stdout(target, &["cat", "--", remote_path], &mut writer, |chunk| {
-        hasher.update(chunk)
-    })
-    .await;
-    let (code, stderr, size) = match streamed {
-        Ok(r) => r,
+    let streamed = match stream_file_out(target, remote_path, &mut writer).await {
+        Ok(s) => s,
         Err(e) => {
             let _ = tokio::fs::remove_file(&partial).await;
             return Err(e);
@@ -100,55 +178,15 @@ pub async fn copy_file_out(
         let _ = tokio::fs::remove_file(&partial).await;
         return Err(Error::io("writing", &partial, e));
     }
-    if code != 0 {
-        let _ = tokio::fs::remove_file(&partial).await;
-        let err = String::from_utf8_lossy(&stderr).trim().to_string();
-        let hint = if code == 127 || code == 126 {
-            "the image has no `cat`: use --via ephemeral to read it through /proc/<pid>/root from an ephemeral container"
-        } else {
-            "check the path and the container's permissions"
-        };
-        return Err(Error::NotUsable(format!(
-            "cat {remote_path} in pod/{} exited with {code}: {err} — {hint}",
-            target.pod
-        )));
-    }
-    let sha256 = hex::encode(hasher.finalize());
-    let verification = match hash_task
-        .await
-        .unwrap_or_else(|e| Err(Error::Protocol(e.to_string())))
-    {
-        Ok(Some((remote_size, remote_sha))) => {
-            if remote_sha != sha256 || remote_size.is_some_and(|s| s != size) {
-                let _ = tokio::fs::remove_file(&partial).await;
-                return Err(Error::Verification(format!(
-                    "copy of {remote_path} from pod/{} does not match: received {size} bytes sha256 {sha256}, the pod reports {} bytes sha256 {remote_sha} \
-                     (the file changed during the copy, or the stream was cut); retry",
-                    target.pod,
-                    remote_size
-                        .map(|s| s.to_string())
-                        .unwrap_or_else(|| "?".into())
-                )));
-            }
-            Verification::Verified
-        }
-        Ok(None) => Verification::Unverified(
-            "the image has no sha256sum: the size and checksum could not be computed in the pod"
-                .into(),
-        ),
-        Err(e) => {
-            Verification::Unverified(format!("computing the checksum in the pod failed: {e}"))
-        }
-    };
     tokio::fs::rename(&partial, dest)
         .await
         .map_err(|e| Error::io("renaming into place", dest, e))?;
     Ok(CopiedFile {
-        remote_path: remote_path.to_string(),
+        remote_path: streamed.remote_path,
         local_path: dest.to_path_buf(),
-        size_bytes: size,
-        sha256,
-        verification,
+        size_bytes: streamed.size_bytes,
+        sha256: streamed.sha256,
+        verification: streamed.verification,
     })
 }
 

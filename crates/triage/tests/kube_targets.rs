@@ -309,3 +309,131 @@ fn fan_out_over_twenty_pods_survives_a_hanging_and_a_failing_one() {
         );
     }
 }
+
+const HOARD: &str = r#"
+import java.util.ArrayList;
+import java.util.List;
+
+public class Hoard {
+    static final List<HoardItem> KEPT = new ArrayList<>();
+    static class HoardItem { long a; long b; HoardItem(long a) { this.a = a; this.b = a * 2; } }
+    public static void main(String[] args) throws Exception {
+        for (int i = 0; i < 20000; i++) KEPT.add(new HoardItem(i));
+        System.out.println("hoarded " + KEPT.size());
+        Thread.sleep(600_000);
+    }
+}
+"#;
+
+/// `triage jvm heapdump pod/NAME --out s3://bucket/prefix/ --analyze`: the dump goes pod → triage
+/// → bucket, zstd-compressed on the way, checked against the pod's own sha256, with the class
+/// histogram computed on the same stream and stored next to it; nothing is written locally.
+#[test]
+fn pod_heap_dump_streams_to_the_bucket_with_its_histogram() {
+    let test = "pod_heap_dump_streams_to_the_bucket_with_its_histogram";
+    let Some(java) = testkit::require_program("java", test) else {
+        return;
+    };
+    let Some(_) = testkit::require_program("jcmd", test) else {
+        return;
+    };
+    let Some(classes) = testkit::compile_java(test, "Hoard", HOARD) else {
+        return;
+    };
+    let Some(moto) = testkit::servers::start_moto(test) else {
+        return;
+    };
+    assert_eq!(testkit::servers::http(moto.port, "PUT", "/dumps").0, 200);
+    let spec = format!(
+        "jvm,app=jvm:exec {} -Xmx64m -cp {} Hoard",
+        java.display(),
+        classes.path().display()
+    );
+    let Some(c) = Background::start_for_test(test, &[&spec], |cfg| {
+        cfg.shared_dirs = vec![classes.path().to_path_buf()]
+    }) else {
+        return;
+    };
+    // The JVM has hoarded once its log says so.
+    let pod = c.cluster.pod("default", "jvm").unwrap();
+    let log_path = pod.containers[0].state.lock().unwrap().log_path.clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_to_string(&log_path).is_ok_and(|l| l.contains("hoarded 20000")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the JVM in pod/jvm never started: {:?}",
+            std::fs::read_to_string(&log_path)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let kc = c.kubeconfig_path();
+    let cwd = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args([
+            "jvm",
+            "heapdump",
+            "pod/jvm",
+            "--out",
+            "s3://dumps/heaps/",
+            "--analyze",
+            "--json",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+        ])
+        .envs(testkit::servers::s3_env(moto.port))
+        .current_dir(cwd.path())
+        .output()
+        .expect("running triage");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let location = report["object"]["location"].as_str().unwrap();
+    let key = location
+        .strip_prefix("s3://")
+        .unwrap_or_else(|| panic!("an s3:// location: {report}"));
+    assert!(
+        key.starts_with("dumps/heaps/heap-pod-jvm-") && key.ends_with(".hprof.zst"),
+        "{key}"
+    );
+    assert_eq!(report["dump"]["verification"], "Verified", "{report}");
+
+    // The stored object: zstd of exactly the dump the pod hashed.
+    let (status, object) = testkit::servers::http(moto.port, "GET", &format!("/{key}"));
+    assert_eq!(status, 200);
+    let sha = |b: &[u8]| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b));
+    assert_eq!(sha(&object), report["object"]["sha256"].as_str().unwrap());
+    assert_eq!(
+        object.len() as u64,
+        report["object"]["size_bytes"].as_u64().unwrap()
+    );
+    let dump = zstd::decode_all(&object[..]).expect("a zstd stream");
+    assert!(dump.starts_with(b"JAVA PROFILE 1.0.2\0"));
+    assert_eq!(sha(&dump), report["dump"]["sha256"].as_str().unwrap());
+    assert_eq!(
+        dump.len() as u64,
+        report["dump"]["size_bytes"].as_u64().unwrap()
+    );
+
+    // The histogram, computed on the stream, next to the dump; it agrees with a pass over the
+    // stored dump.
+    let (status, stored) =
+        testkit::servers::http(moto.port, "GET", &format!("/{key}.histogram.json"));
+    assert_eq!(status, 200, "{}", text(&stored));
+    let stored: serde_json::Value = serde_json::from_slice(&stored).unwrap();
+    let hoarded = |entries: &serde_json::Value| {
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["class"] == "Hoard$HoardItem")
+            .map(|e| e["instances"].as_u64().unwrap())
+    };
+    assert_eq!(hoarded(&stored["histogram"]), Some(20000), "{stored:#}");
+    assert_eq!(hoarded(&report["top_classes"]), Some(20000));
+    let again = hprof::histogram(&dump[..], &hprof::HistogramOptions::default()).unwrap();
+    assert_eq!(
+        stored["summary"]["objects"].as_u64().unwrap(),
+        again.total_instances
+    );
+    // Nothing of the dump touched the local disk.
+    assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0);
+}

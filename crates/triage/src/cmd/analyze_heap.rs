@@ -188,38 +188,49 @@ fn print_histogram_only(
     flags: &HeapFlags,
     h: &Histogram,
 ) -> anyhow::Result<u8> {
+    let label = path.display().to_string();
     if json {
-        let doc = serde_json::json!({
-            "schema": "triage.heap/v1",
-            "path": path.display().to_string(),
-            "analysis": "histogram",
-            "summary": {
-                "format": h.parse.header.format,
-                "id_size": h.parse.header.id_size,
-                "timestamp_ms": h.parse.header.timestamp_ms,
-                "dump_bytes": h.parse.bytes,
-                "records": h.parse.records,
-                "heap_records": h.parse.heap_records,
-                "classes": h.classes,
-                "objects": h.total_instances,
-                "gc_roots": h.gc_roots,
-                "heap_bytes": h.total_shallow_bytes,
-                "layout": h.layout,
-                "layout_description": h.layout.layout.describe(),
-                "truncated": h.parse.truncated,
-            },
-            "histogram": h.entries,
-            "dominators": [],
-            "path_to_root": [],
-            "warnings": h.parse.warnings.kept.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
-        });
-        write_json(&doc)?;
-        return Ok(0);
+        write_json(&histogram_doc(&label, h))?;
+    } else {
+        print!("{}", histogram_text(&label, flags.top, h));
     }
+    Ok(0)
+}
+
+/// The histogram-only analysis as JSON (schema `triage.heap/v1`, no dominators).
+pub fn histogram_doc(label: &str, h: &Histogram) -> serde_json::Value {
+    serde_json::json!({
+        "schema": "triage.heap/v1",
+        "path": label,
+        "analysis": "histogram",
+        "summary": {
+            "format": h.parse.header.format,
+            "id_size": h.parse.header.id_size,
+            "timestamp_ms": h.parse.header.timestamp_ms,
+            "dump_bytes": h.parse.bytes,
+            "records": h.parse.records,
+            "heap_records": h.parse.heap_records,
+            "classes": h.classes,
+            "objects": h.total_instances,
+            "gc_roots": h.gc_roots,
+            "heap_bytes": h.total_shallow_bytes,
+            "layout": h.layout,
+            "layout_description": h.layout.layout.describe(),
+            "truncated": h.parse.truncated,
+        },
+        "histogram": h.entries,
+        "dominators": [],
+        "path_to_root": [],
+        "warnings": h.parse.warnings.kept.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+    })
+}
+
+/// The histogram-only analysis as terminal text, `top` classes.
+pub fn histogram_text(label: &str, top: usize, h: &Histogram) -> String {
     let mut out = String::new();
     out.push_str(&format!(
         "Heap dump {} ({}, {}-byte ids, {})\n",
-        path.display(),
+        label,
         h.parse.header.format,
         h.parse.header.id_size,
         human_bytes(h.parse.bytes)
@@ -235,13 +246,13 @@ fn print_histogram_only(
     out.push('\n');
     out.push_str(&format!(
         "Class histogram (top {} of {} classes, by shallow size)\n",
-        flags.top.min(h.entries.len()),
+        top.min(h.entries.len()),
         h.entries.len()
     ));
     let rows: Vec<Vec<String>> = h
         .entries
         .iter()
-        .take(flags.top)
+        .take(top)
         .map(|e| {
             vec![
                 e.instances.to_string(),
@@ -261,8 +272,7 @@ fn print_histogram_only(
             .map(|w| w.to_string())
             .collect::<Vec<_>>(),
     );
-    print!("{out}");
-    Ok(0)
+    out
 }
 
 fn layout_line(l: &hprof::LayoutChoice) -> String {

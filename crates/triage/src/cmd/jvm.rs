@@ -124,6 +124,10 @@ pub struct HeapdumpArgs {
     /// Print the result (path, sizes, sha256) as JSON.
     #[arg(long)]
     json: bool,
+    /// Pods: also compute the class histogram, on the stream while it uploads (one pass), and
+    /// store it next to the dump as <name>.histogram.json; the top classes are printed.
+    #[arg(long)]
+    analyze: bool,
     #[command(flatten)]
     waits: Waits,
     #[command(flatten)]
@@ -303,6 +307,12 @@ fn heapdump(args: HeapdumpArgs) -> anyhow::Result<u8> {
         JvmTarget::Pid(pid) => *pid,
         JvmTarget::Kube(t) => return heapdump_in_pod(t, &args),
     };
+    if args.analyze {
+        bail!(
+            "--analyze applies to pod targets (the histogram is read off the stream); \
+             for a dump of pid:{pid} run `triage analyze FILE` on it"
+        );
+    }
     install_cancel_handler();
     let jvm = attach(pid, &args.waits)?;
     let default_name = default_output_name(&jvm.target().name);
@@ -417,27 +427,115 @@ fn heapdump(args: HeapdumpArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-/// `triage jvm heapdump pod/NAME`: dump in the container, copied out with size and sha256
-/// verified in the pod.
+/// `triage jvm heapdump pod/NAME`: dump in the container, then copied to a local file or
+/// streamed pod → triage → store (zstd on the way unless the object name ends in .hprof), size
+/// and sha256 verified against the pod's own; with `--analyze`, the class histogram is computed
+/// on the same stream and stored next to the dump.
 fn heapdump_in_pod(target: &str, args: &HeapdumpArgs) -> anyhow::Result<u8> {
-    let out = match args.out.as_deref() {
-        None => None,
-        Some(spec) => match super::out::Out::resolve(
-            Some(spec),
-            &sink::artifact_name("heap", target, jiff::Timestamp::now(), "hprof"),
-        )? {
-            super::out::Out::Local(path) => Some(path),
-            super::out::Out::Remote { .. } => bail!(
-                "--out {spec}: heap dumps of pods are copied to a local path for now; \
-                 give a file or directory, then upload it (`triage snapshot --out URL` uploads bundles)"
-            ),
-        },
+    use super::pod::HeapDest;
+    let now = jiff::Timestamp::now();
+    let plain_name = sink::artifact_name("heap", target, now, "hprof");
+    let out = args
+        .out
+        .as_deref()
+        .map(|spec| super::out::Out::resolve(Some(spec), &plain_name))
+        .transpose()?;
+    let remote_name = match &out {
+        // A prefix got the default name: compressed on the way up.
+        Some(super::out::Out::Remote { file_name, .. }) if *file_name == plain_name => {
+            Some(format!("{plain_name}.zst"))
+        }
+        Some(super::out::Out::Remote { file_name, .. }) => Some(file_name.clone()),
+        _ => None,
     };
-    let path = super::pod::heapdump_pod(target, None, out.as_deref(), &args.kube)?;
+    let dest = match (&out, &remote_name) {
+        (Some(super::out::Out::Remote { dest, .. }), Some(name)) => HeapDest::Remote {
+            dest,
+            file_name: name,
+        },
+        (Some(super::out::Out::Local(path)), _) => HeapDest::Local(Some(path)),
+        _ => HeapDest::Local(None),
+    };
+    let remote = matches!(dest, HeapDest::Remote { .. });
+    let dump = super::pod::heapdump_pod_to(target, None, dest, args.analyze, &args.kube)?;
+    // The small report goes next to the dump.
+    let report_location = match (&dump.histogram, &out, &remote_name) {
+        (Some(h), Some(super::out::Out::Remote { dest, .. }), Some(name)) => {
+            let doc = super::analyze_heap::histogram_doc(&dump.location, h);
+            let report_name = format!("{name}.histogram.json");
+            let (_, receipt) = super::out::stream_to(dest, &report_name, |w| {
+                serde_json::to_writer_pretty(&mut *w, &doc).context("writing the histogram")?;
+                Ok(())
+            })
+            .with_context(|| format!("storing the histogram of {}", dump.location))?;
+            Some(receipt.location)
+        }
+        (Some(h), _, _) => {
+            let path = dump
+                .local_path
+                .as_ref()
+                .map(|p| PathBuf::from(format!("{}.histogram.json", p.display())))
+                .expect("a local dump has a path");
+            let doc = super::analyze_heap::histogram_doc(&dump.location, h);
+            std::fs::write(
+                &path,
+                serde_json::to_vec_pretty(&doc).context("encoding the histogram")?,
+            )
+            .with_context(|| format!("writing {}", path.display()))?;
+            Some(path.display().to_string())
+        }
+        _ => None,
+    };
+    let verified = match &dump.dump.verification {
+        kube_reach::copy::Verification::Verified => {
+            "verified against the pod's sha256sum".to_string()
+        }
+        kube_reach::copy::Verification::Unverified(why) => format!("not verified: {why}"),
+    };
     if args.json {
-        println!("{}", serde_json::json!({ "target": target, "path": path }));
+        let value = serde_json::json!({
+            "target": target,
+            "pod": dump.pod,
+            "path": dump.location,
+            "dump": dump.dump,
+            "object": dump.object.as_ref().map(|r| serde_json::json!({
+                "location": r.location,
+                "size_bytes": r.size_bytes,
+                "sha256": r.sha256,
+            })),
+            "histogram": report_location,
+            "top_classes": dump.histogram.as_ref().map(|h| h.entries.iter().take(20).collect::<Vec<_>>()),
+        });
+        println!("{value}");
     } else {
-        println!("{}", path.display());
+        let mut text = format!("{}\n", dump.location);
+        text.push_str(&format!(
+            "  dump    {} ({} bytes), sha256 {}, {verified}\n",
+            human_bytes(dump.dump.size_bytes),
+            dump.dump.size_bytes,
+            dump.dump.sha256
+        ));
+        if let Some(r) = &dump.object {
+            text.push_str(&format!(
+                "  object  {} ({} bytes{}), sha256 {}\n",
+                human_bytes(r.size_bytes),
+                r.size_bytes,
+                if r.location.ends_with(".zst") {
+                    ", zstd"
+                } else {
+                    ""
+                },
+                r.sha256
+            ));
+        }
+        if let (Some(h), Some(loc)) = (&dump.histogram, &report_location) {
+            text.push_str(&format!("  report  {loc}\n\n"));
+            text.push_str(&super::analyze_heap::histogram_text(&dump.location, 20, h));
+        }
+        print!("{text}");
+    }
+    if remote {
+        tracing::info!("the dump went straight to the store; nothing was written locally");
     }
     Ok(exit::OK)
 }

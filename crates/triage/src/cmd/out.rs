@@ -234,7 +234,7 @@ impl tokio::io::AsyncRead for Guarded {
 pub fn stream_to<T>(
     dest: &Destination,
     file_name: &str,
-    produce: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>,
+    produce: impl FnOnce(&mut (dyn Write + Send)) -> anyhow::Result<T>,
 ) -> anyhow::Result<(T, Receipt)> {
     let rt = runtime()?;
     let (tx, rx) = {

@@ -6,7 +6,7 @@
 //! [`heapdump_pod`], [`http_get_pod`], [`metrics_pod`], [`copy_from_pod`]; the `triage pod …`
 //! subcommands ([`PodCommand`], [`run`]) expose them directly.
 
-use std::io::Write as _;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -1153,15 +1153,139 @@ pub fn heapdump_pod(
     out: Option<&Path>,
     kube: &KubeArgs,
 ) -> anyhow::Result<PathBuf> {
+    let dump = heapdump_pod_to(target, pid, HeapDest::Local(out), false, kube)?;
+    Ok(dump
+        .local_path
+        .expect("a local destination gives a local path"))
+}
+
+/// Where a pod's heap dump goes.
+pub enum HeapDest<'a> {
+    /// A local file (default: `heap-<pod>-<UTC time>.hprof` here), written beside and renamed
+    /// into place once verified.
+    Local(Option<&'a Path>),
+    /// An object, streamed pod → triage → store without touching the local disk; compressed
+    /// with zstd on the way when `file_name` ends in `.zst`.
+    Remote {
+        dest: &'a sink::Destination,
+        file_name: &'a str,
+    },
+}
+
+/// A pod's heap dump, where it went and what it holds.
+pub struct PodHeapDump {
+    pub pod: String,
+    pub location: String,
+    pub local_path: Option<PathBuf>,
+    /// The dump as the JVM wrote it.
+    pub dump: kube_reach::copy::StreamedFile,
+    /// The stored object when it went to a store (compressed size and checksum).
+    pub object: Option<sink::Receipt>,
+    /// The class histogram, computed on the stream (`--analyze`).
+    pub histogram: Option<hprof::Histogram>,
+}
+
+/// `Write` that also hands every byte to the histogram pass (which reads the other end), until
+/// that pass stops.
+struct Tee<'a> {
+    out: &'a mut (dyn Write + Send),
+    analysis: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        if let Some(tx) = &self.analysis
+            && tx.send(buf[..n].to_vec()).is_err()
+        {
+            // The histogram pass gave up (its error is reported); the dump goes on.
+            self.analysis = None;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// The reading end of a [`Tee`]: the dump's bytes as the histogram pass sees them.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.chunk = chunk;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+impl hprof::ByteStream for ChannelReader {}
+
+/// Lets the exec stream write into a blocking writer (the upload pipe): a full pipe holds the
+/// stream back, which is the back-pressure wanted.
+struct BlockingWriter<'a, W: Write + Send>(&'a mut W);
+
+impl<W: Write + Send> tokio::io::AsyncWrite for BlockingWriter<'_, W> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        std::task::Poll::Ready(tokio::task::block_in_place(|| this.0.write(buf)))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        std::task::Poll::Ready(tokio::task::block_in_place(|| this.0.flush()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.poll_flush(cx)
+    }
+}
+
+/// Heap dump of a JVM in a pod: `jcmd` in the container, or `triage jvm heapdump` from an
+/// ephemeral container (`--via ephemeral`); then copied out (to a file) or streamed (to a store),
+/// size and sha256 checked against the pod's own, and deleted in the pod. With `analyze`, the
+/// class histogram is computed on the same stream.
+pub fn heapdump_pod_to(
+    target: &str,
+    pid: Option<u32>,
+    dest: HeapDest<'_>,
+    analyze: bool,
+    kube: &KubeArgs,
+) -> anyhow::Result<PodHeapDump> {
     let op = if kube.via == Via::Ephemeral {
         Operation::SnapshotEphemeral
     } else {
         Operation::Copy
     };
-    runtime()?.block_on(async {
+    let rt = runtime()?;
+    let (via, pod_name, remote) = rt.block_on(async {
         let (client, ns, pod, exec) = exec_target(kube, target, op).await?;
         let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
-        let dest = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(format!("heap-{}-{stamp}.hprof", pod.name)));
         let remote = format!("/tmp/triage-heap-{stamp}.hprof");
         let via = match kube.via {
             Via::Exec => exec.clone(),
@@ -1206,6 +1330,7 @@ pub fn heapdump_pod(
             }
         };
         if result.0 != 0 || String::from_utf8_lossy(&result.1).contains("Exception") {
+            let _ = kube_reach::exec::run(&via, &["rm", "-f", &remote], 1 << 16).await;
             bail!(
                 "the heap dump failed in pod/{} (exit code {}): {}{}",
                 pod.name,
@@ -1214,13 +1339,120 @@ pub fn heapdump_pod(
                 String::from_utf8_lossy(&result.2).trim()
             );
         }
-        let copied = kube_reach::copy::copy_file_out(&via, &remote, &dest).await;
-        let _ = kube_reach::exec::run(&via, &["rm", "-f", &remote], 1 << 16).await;
-        let copied = copied?;
-        if let kube_reach::copy::Verification::Unverified(why) = &copied.verification {
-            tracing::warn!("heap dump copy unverified: {why}");
+        Ok::<_, anyhow::Error>((via, pod.name.clone(), remote))
+    })?;
+
+    // The histogram pass reads what the copy writes, on its own thread.
+    let (analysis_tx, analysis) = if analyze && matches!(dest, HeapDest::Remote { .. }) {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+        let handle = std::thread::Builder::new()
+            .name("histogram".into())
+            .spawn(move || {
+                hprof::histogram(
+                    ChannelReader {
+                        rx,
+                        chunk: Vec::new(),
+                        at: 0,
+                    },
+                    &hprof::HistogramOptions::default(),
+                )
+            })
+            .context("starting the histogram pass")?;
+        (Some(tx), Some(handle))
+    } else {
+        (None, None)
+    };
+
+    let copied: anyhow::Result<(
+        Option<PathBuf>,
+        kube_reach::copy::StreamedFile,
+        Option<sink::Receipt>,
+        String,
+    )> = match dest {
+        HeapDest::Local(out) => {
+            let stamp = jiff::Timestamp::now()
+                .strftime("%Y%m%dT%H%M%SZ")
+                .to_string();
+            let path = out
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(format!("heap-{pod_name}-{stamp}.hprof")));
+            rt.block_on(kube_reach::copy::copy_file_out(&via, &remote, &path))
+                .map_err(anyhow::Error::from)
+                .map(|c| {
+                    let streamed = kube_reach::copy::StreamedFile {
+                        remote_path: c.remote_path,
+                        size_bytes: c.size_bytes,
+                        sha256: c.sha256,
+                        verification: c.verification,
+                    };
+                    (
+                        Some(c.local_path),
+                        streamed,
+                        None,
+                        path.display().to_string(),
+                    )
+                })
         }
-        Ok(copied.local_path)
+        HeapDest::Remote { dest, file_name } => {
+            let compress = file_name.ends_with(".zst");
+            let mut analysis_tx = analysis_tx.clone();
+            super::out::stream_to(dest, file_name, |w| {
+                let mut copy = |out: &mut (dyn Write + Send)| {
+                    let mut tee = Tee {
+                        out,
+                        analysis: analysis_tx.take(),
+                    };
+                    rt.block_on(kube_reach::copy::stream_file_out(
+                        &via,
+                        &remote,
+                        &mut BlockingWriter(&mut tee),
+                    ))
+                    .map_err(anyhow::Error::from)
+                };
+                if compress {
+                    let mut encoder = zstd::stream::write::Encoder::new(w, 3)
+                        .context("starting zstd compression")?;
+                    let streamed = copy(&mut encoder)?;
+                    encoder.finish().context("finishing zstd compression")?;
+                    Ok(streamed)
+                } else {
+                    copy(w)
+                }
+            })
+            .map(|(streamed, receipt)| {
+                let location = receipt.location.clone();
+                (None, streamed, Some(receipt), location)
+            })
+        }
+    };
+    drop(analysis_tx);
+    let _ = rt.block_on(kube_reach::exec::run(&via, &["rm", "-f", &remote], 1 << 16));
+    let (local_path, streamed, object, location) = copied?;
+    if let kube_reach::copy::Verification::Unverified(why) = &streamed.verification {
+        tracing::warn!("heap dump copy unverified: {why}");
+    }
+    // A streamed dump was read on the way; a local copy is read back from its file.
+    let histogram = match (analysis, &local_path) {
+        (Some(handle), _) => Some(
+            handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("the histogram pass panicked"))?,
+        ),
+        (None, Some(path)) if analyze => Some(hprof::histogram_of_path(
+            path,
+            &hprof::HistogramOptions::default(),
+        )),
+        _ => None,
+    }
+    .transpose()
+    .with_context(|| format!("class histogram of the heap dump {location}"))?;
+    Ok(PodHeapDump {
+        pod: pod_name,
+        location,
+        local_path,
+        dump: streamed,
+        object,
+        histogram,
     })
 }
 
