@@ -437,3 +437,90 @@ fn pod_heap_dump_streams_to_the_bucket_with_its_histogram() {
     // Nothing of the dump touched the local disk.
     assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0);
 }
+
+/// A 1 GiB dump goes pod → triage → bucket with triage's peak RSS under 100 MB: the stream is
+/// back-pressured end to end, never buffered whole. The pod's `jcmd` is a stand-in writing 1 GiB
+/// of random bytes (a real 1 GiB heap would only slow the test down; the bytes are not parsed).
+#[test]
+fn a_one_gib_dump_streams_to_the_bucket_in_bounded_memory() {
+    let test = "a_one_gib_dump_streams_to_the_bucket_in_bounded_memory";
+    let Some(moto) = testkit::servers::start_moto(test) else {
+        return;
+    };
+    assert_eq!(testkit::servers::http(moto.port, "PUT", "/big").0, 200);
+    let image = tempfile::tempdir_in("/var/tmp").unwrap();
+    let jcmd = image.path().join("jcmd");
+    std::fs::write(
+        &jcmd,
+        "#!/bin/sh\n[ \"$1\" = -l ] && exit 0\nhead -c 1073741824 /dev/urandom > \"$3\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&jcmd, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let spec = format!(
+        "big,app=big,path-prepend={}:exec sleep 1000",
+        image.path().display()
+    );
+    let Some(c) = Background::start_for_test(test, &[&spec], |_| {}) else {
+        return;
+    };
+    let kc = c.kubeconfig_path();
+    let cwd = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args([
+            "jvm",
+            "heapdump",
+            "pod/big",
+            "--out",
+            "s3://big/incident/dump.hprof",
+            "--json",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+        ])
+        .envs(testkit::servers::s3_env(moto.port))
+        .current_dir(cwd.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running triage");
+    let pid = child.id() as libc::pid_t;
+    // Read both pipes while it runs, then reap it with its resource usage.
+    let (mut stdout, mut stderr) = (child.stdout.unwrap(), child.stderr.unwrap());
+    let err_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        std::io::Read::read_to_end(&mut stderr, &mut s).unwrap();
+        s
+    });
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut stdout, &mut out).unwrap();
+    let err = err_reader.join().unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child, not yet reaped; both pointers are valid for the call.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "triage failed ({status}): {}",
+        text(&err)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+    assert_eq!(report["dump"]["size_bytes"], 1u64 << 30, "{report}");
+    assert_eq!(report["object"]["size_bytes"], 1u64 << 30, "{report}");
+    assert_eq!(report["dump"]["verification"], "Verified");
+    // The store holds the whole object.
+    let (status, listing) = testkit::servers::http(moto.port, "GET", "/big?list-type=2");
+    assert_eq!(status, 200);
+    let listing = text(&listing);
+    assert!(
+        listing.contains("<Key>incident/dump.hprof</Key>")
+            && listing.contains("<Size>1073741824</Size>"),
+        "{listing}"
+    );
+    let peak_mib = usage.ru_maxrss as f64 / 1024.0;
+    eprintln!("triage peak RSS streaming 1 GiB: {peak_mib:.1} MiB");
+    assert!(
+        peak_mib < 100.0,
+        "triage's peak RSS was {peak_mib:.1} MiB streaming 1 GiB"
+    );
+    assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0);
+}

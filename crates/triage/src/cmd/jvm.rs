@@ -441,8 +441,13 @@ fn heapdump_in_pod(target: &str, args: &HeapdumpArgs) -> anyhow::Result<u8> {
         .map(|spec| super::out::Out::resolve(Some(spec), &plain_name))
         .transpose()?;
     let remote_name = match &out {
-        // A prefix got the default name: compressed on the way up.
-        Some(super::out::Out::Remote { file_name, .. }) if *file_name == plain_name => {
+        // A prefix gets the default name, compressed on the way up; an object named in the URL
+        // is stored under that name, compressed when it ends in .zst.
+        Some(super::out::Out::Remote { dest, file_name })
+            if dest
+                .location_of(file_name)
+                .ends_with(&format!("/{plain_name}")) =>
+        {
             Some(format!("{plain_name}.zst"))
         }
         Some(super::out::Out::Remote { file_name, .. }) => Some(file_name.clone()),
@@ -460,10 +465,16 @@ fn heapdump_in_pod(target: &str, args: &HeapdumpArgs) -> anyhow::Result<u8> {
     let dump = super::pod::heapdump_pod_to(target, None, dest, args.analyze, &args.kube)?;
     // The small report goes next to the dump.
     let report_location = match (&dump.histogram, &out, &remote_name) {
-        (Some(h), Some(super::out::Out::Remote { dest, .. }), Some(name)) => {
+        (Some(h), Some(super::out::Out::Remote { .. }), Some(_)) => {
             let doc = super::analyze_heap::histogram_doc(&dump.location, h);
-            let report_name = format!("{name}.histogram.json");
-            let (_, receipt) = super::out::stream_to(dest, &report_name, |w| {
+            // Beside the dump: its own URL plus a suffix (the dump's URL may name the object).
+            let report = format!("{}.histogram.json", dump.location);
+            let super::out::Out::Remote { dest, file_name } =
+                super::out::Out::resolve(Some(&report), "histogram.json")?
+            else {
+                bail!("{report}: not an object store location");
+            };
+            let (_, receipt) = super::out::stream_to(&dest, &file_name, |w| {
                 serde_json::to_writer_pretty(&mut *w, &doc).context("writing the histogram")?;
                 Ok(())
             })

@@ -1165,7 +1165,7 @@ pub enum HeapDest<'a> {
     /// into place once verified.
     Local(Option<&'a Path>),
     /// An object, streamed pod → triage → store without touching the local disk; compressed
-    /// with zstd on the way when `file_name` ends in `.zst`.
+    /// with zstd on the way when the object's name ends in `.zst`.
     Remote {
         dest: &'a sink::Destination,
         file_name: &'a str,
@@ -1394,7 +1394,7 @@ pub fn heapdump_pod_to(
                 })
         }
         HeapDest::Remote { dest, file_name } => {
-            let compress = file_name.ends_with(".zst");
+            let compress = dest.location_of(file_name).ends_with(".zst");
             let mut analysis_tx = analysis_tx.clone();
             super::out::stream_to(dest, file_name, |w| {
                 let mut copy = |out: &mut (dyn Write + Send)| {
