@@ -442,6 +442,8 @@ fn pod_heap_dump_streams_to_the_bucket_with_its_histogram() {
 /// back-pressured end to end, never buffered whole. The pod's `jcmd` is a stand-in writing 1 GiB
 /// of random bytes (a real 1 GiB heap would only slow the test down; the bytes are not parsed).
 #[test]
+// The child is reaped with `wait4`, which also gives its peak RSS.
+#[allow(clippy::zombie_processes)]
 fn a_one_gib_dump_streams_to_the_bucket_in_bounded_memory() {
     let test = "a_one_gib_dump_streams_to_the_bucket_in_bounded_memory";
     let Some(moto) = testkit::servers::start_moto(test) else {
