@@ -305,7 +305,7 @@ fn copy_file_hashed(
             }
             Ok(())
         });
-        let copied = copy_chunks(src, dst, &tx, on_chunk);
+        let copied = copy_chunks(src, dst, Some(&tx), on_chunk);
         drop(tx);
         let hashed = hashing
             .join()
@@ -321,11 +321,12 @@ fn copy_file_hashed(
 
 const COPY_CHUNK: usize = 8 << 20;
 
-/// The copy half of [`copy_file_hashed`]: every chunk written to `dst` is sent to the hasher.
+/// Copy `src` to `dst` (in the kernel where it can); with `to_hash`, every chunk written is sent
+/// to the hasher of [`copy_file_hashed`].
 fn copy_chunks(
     src: &File,
     dst: &File,
-    to_hash: &std::sync::mpsc::SyncSender<(u64, usize)>,
+    to_hash: Option<&std::sync::mpsc::SyncSender<(u64, usize)>>,
     on_chunk: &mut dyn FnMut(u64) -> Result<()>,
 ) -> std::result::Result<u64, (std::io::Error, bool, u64)> {
     use std::os::unix::fs::FileExt;
@@ -390,7 +391,7 @@ fn copy_chunks(
         if done == 0 {
             return Ok(offset);
         }
-        if to_hash.send((offset, done)).is_err() {
+        if to_hash.is_some_and(|tx| tx.send((offset, done)).is_err()) {
             // The hasher stopped (its error is reported by the caller).
             return Err((std::io::Error::other("hashing stopped"), true, offset));
         }
@@ -454,7 +455,23 @@ fn dump_heap_into(
             ),
         })?;
 
-    // 1. The JVM writes the dump; we watch the file grow.
+    // 1. The JVM writes the dump; we watch the file grow. A plain copy into a file is hashed
+    //    while the JVM writes, so the copy afterwards is only an in-kernel copy.
+    let plain_file = matches!(
+        (&sink, options.compression),
+        (Sink::File(_), Compression::None)
+    );
+    let tail_hash = if plain_file {
+        match crate::tailhash::TailHash::start(&in_target.dir, &in_target.name) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::debug!(error = %e, "hashing after the dump instead of during it");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let started = Instant::now();
     let alive = || target.is_alive();
     let mut last_size = 0u64;
@@ -535,8 +552,27 @@ fn dump_heap_into(
         path: in_target.shown.clone(),
         source,
     };
-    // Plain dump into a file: in-kernel copy.
+    // Plain dump into a file: in-kernel copy, hashed already (or, when the JVM rewrote bytes it
+    // had written, hashed again from the copy).
     if let (Sink::File(dst), Compression::None) = (&sink, options.compression) {
+        let tailed = match tail_hash.map(crate::tailhash::TailHash::finish) {
+            Some(Ok(t)) => match t.still_matches() {
+                Ok(true) => Some(t),
+                Ok(false) => {
+                    tracing::debug!("the JVM rewrote part of the dump: hashing the copy instead");
+                    None
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "hashing the copy instead");
+                    None
+                }
+            },
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "hashing the copy instead");
+                None
+            }
+            None => None,
+        };
         let mut hasher = Sha256::new();
         let mut on_chunk = |copied: u64| -> Result<()> {
             progress(Progress::Copying {
@@ -550,7 +586,11 @@ fn dump_heap_into(
             }
             Ok(())
         };
-        let copied = match copy_file_hashed(&file, dst, &mut hasher, &mut on_chunk) {
+        let copy = match &tailed {
+            Some(_) => copy_chunks(&file, dst, None, &mut on_chunk),
+            None => copy_file_hashed(&file, dst, &mut hasher, &mut on_chunk),
+        };
+        let copied = match copy {
             Ok(n) => n,
             Err((_, false, _)) if cancelled() => {
                 return Err(AttachError::Cancelled {
@@ -568,11 +608,24 @@ fn dump_heap_into(
                 ),
             });
         }
+        let sha256 = match tailed {
+            Some(t) if t.bytes == total_bytes => hex::encode(t.hasher.finalize()),
+            Some(t) => {
+                return Err(AttachError::DumpFailed {
+                    message: format!(
+                        "the dump was {total_bytes} bytes but {} were seen while it was written to {}",
+                        t.bytes,
+                        in_target.shown.display()
+                    ),
+                });
+            }
+            None => hex::encode(hasher.finalize()),
+        };
         let report = HeapDumpReport {
             path_in_target,
             dump_bytes: total_bytes,
             output_bytes: copied,
-            sha256: hex::encode(hasher.finalize()),
+            sha256,
             compression: "none",
             dump_ms,
             copy_ms: copy_started.elapsed().as_millis() as u64,

@@ -21,6 +21,7 @@ pub mod heapdump;
 pub mod histogram;
 pub mod process;
 pub mod protocol;
+mod tailhash;
 
 pub use client::{AttachOptions, ExecOptions, Jvm};
 pub use error::{AttachError, Result};
