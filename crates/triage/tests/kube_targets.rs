@@ -367,6 +367,21 @@ fn pod_heap_dump_streams_to_the_bucket_with_its_histogram() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let kc = c.kubeconfig_path();
+    // The everyday JVM verbs take the pod as their target too.
+    let out = run(&kc, &[], &["jvm", "threads", "pod/jvm"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("\"main\"") && text(&out.stdout).contains("Hoard.main"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&kc, &[], &["jvm", "histogram", "pod/jvm", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let histogram: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(
+        histogram.to_string().contains("Hoard$HoardItem"),
+        "{histogram:#}"
+    );
     let cwd = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_triage"))
         .args([
