@@ -1,0 +1,229 @@
+//! Where the cgroups are and what they say: the layout under a cgroup root (v1 hierarchies or
+//! the unified v2 one), a bounded walk of every cgroup, and one sample of a cgroup's memory,
+//! CPU throttling and memory pressure read through `hostprobe`.
+//!
+//! The layout is taken from the directory, not the mount table, so a DaemonSet that mounts the
+//! host's `/sys/fs/cgroup` anywhere, and a fixture tree in a test, work the same way.
+
+use std::path::{Path, PathBuf};
+
+use hostprobe::{CgroupCpu, CgroupMemory, Limits, Root, Sources};
+
+/// Which cgroup version holds the memory controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Version {
+    V1,
+    V2,
+}
+
+/// Where the controllers live under a cgroup root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The version of the memory controller (the one the triggers watch).
+    pub version: Version,
+    /// The hierarchy walked for cgroups: v1 `memory`, or the unified root.
+    pub memory_root: PathBuf,
+    /// v1 `cpu` hierarchy (v2: the unified root).
+    pub cpu_root: Option<PathBuf>,
+    /// The unified hierarchy, for PSI (`memory.pressure`) on a hybrid host too.
+    pub unified_root: Option<PathBuf>,
+}
+
+/// Find the layout under `cgroup_root` (normally `/sys/fs/cgroup`).
+pub fn detect_layout(cgroup_root: &Path) -> Option<Layout> {
+    if cgroup_root.join("cgroup.controllers").is_file() {
+        return Some(Layout {
+            version: Version::V2,
+            memory_root: cgroup_root.to_path_buf(),
+            cpu_root: Some(cgroup_root.to_path_buf()),
+            unified_root: Some(cgroup_root.to_path_buf()),
+        });
+    }
+    let memory = cgroup_root.join("memory");
+    if !memory.join("memory.usage_in_bytes").is_file() {
+        return None;
+    }
+    let cpu_root = ["cpu", "cpu,cpuacct", "cpuacct,cpu"]
+        .iter()
+        .map(|n| cgroup_root.join(n))
+        .find(|p| p.join("cpu.stat").is_file());
+    let unified = cgroup_root.join("unified");
+    Some(Layout {
+        version: Version::V1,
+        memory_root: memory,
+        cpu_root,
+        unified_root: unified.join("cgroup.procs").is_file().then_some(unified),
+    })
+}
+
+/// Every cgroup below `root` as a path relative to it (`/a/b`), the root itself excluded,
+/// breadth first, at most `max` entries and `max_depth` levels deep. Directories that vanish
+/// during the walk are skipped.
+pub fn walk(root: &Path, max: usize, max_depth: usize) -> (Vec<String>, bool) {
+    let mut out = Vec::new();
+    let mut queue = std::collections::VecDeque::from([(String::new(), 0usize)]);
+    let mut truncated = false;
+    while let Some((relative, depth)) = queue.pop_front() {
+        if depth >= max_depth {
+            continue;
+        }
+        let dir = if relative.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(&relative[1..])
+        };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .collect();
+        names.sort();
+        for name in names {
+            if out.len() >= max {
+                truncated = true;
+                return (out, truncated);
+            }
+            let child = format!("{relative}/{name}");
+            out.push(child.clone());
+            queue.push_back((child, depth + 1));
+        }
+    }
+    (out, truncated)
+}
+
+/// The directory of cgroup `path` (`/a/b`) under hierarchy `root`.
+pub fn dir_under(root: &Path, path: &str) -> PathBuf {
+    let relative = path.trim_start_matches('/');
+    if relative.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(relative)
+    }
+}
+
+/// `some`/`full` lines of one pressure file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct PressureFigures {
+    pub some_avg10: f64,
+    pub some_total_usec: u64,
+    pub full_avg10: Option<f64>,
+    pub full_total_usec: Option<u64>,
+}
+
+/// One reading of one cgroup.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct CgroupReading {
+    pub memory: Option<CgroupMemory>,
+    pub cpu: Option<CgroupCpu>,
+    pub memory_pressure: Option<PressureFigures>,
+}
+
+fn sources() -> Sources {
+    Sources::new(Root::live(), Limits::default(), false)
+}
+
+/// Read the memory controller of `dir` (`None` when the cgroup is gone or has no memory files).
+pub fn read_memory(version: Version, dir: &Path) -> Result<Option<CgroupMemory>, String> {
+    let mut src = sources();
+    let mut errors = Vec::new();
+    let dir = dir.to_string_lossy();
+    let result = match version {
+        Version::V1 => hostprobe::cgroups::read_memory_v1(&mut src, &dir, &mut errors),
+        Version::V2 => hostprobe::cgroups::read_memory_v2(&mut src, &dir, &mut errors),
+    };
+    match result {
+        Ok(m) => Ok(m),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Read the CPU controller of `dir` (quota and throttling counters).
+pub fn read_cpu(version: Version, dir: &Path) -> Option<CgroupCpu> {
+    if !dir.join("cpu.stat").is_file() {
+        return None;
+    }
+    let mut src = sources();
+    let mut errors = Vec::new();
+    let dir = dir.to_string_lossy();
+    let result = match version {
+        Version::V1 => hostprobe::cgroups::read_cpu_v1(&mut src, &dir, &mut errors),
+        Version::V2 => hostprobe::cgroups::read_cpu_v2(&mut src, &dir, &mut errors),
+    };
+    result.ok().flatten()
+}
+
+/// Read `memory.pressure` in `dir` (`None` when absent: PSI disabled, or not a v2 cgroup).
+pub fn read_memory_pressure(dir: &Path) -> Option<PressureFigures> {
+    let path = dir.join("memory.pressure");
+    let text = std::fs::read_to_string(&path).ok()?;
+    let file = hostprobe::system::parse_pressure(&text, &path).ok()?;
+    let some = file.some.as_ref()?;
+    Some(PressureFigures {
+        some_avg10: some.avg10_percent,
+        some_total_usec: some.total_usec,
+        full_avg10: file.full.as_ref().map(|f| f.avg10_percent),
+        full_total_usec: file.full.as_ref().map(|f| f.total_usec),
+    })
+}
+
+/// Parse a v2 `memory.events` file into (high, max, oom, oom_kill); missing keys are 0.
+pub fn read_memory_events(dir: &Path) -> Option<MemoryEventCounts> {
+    let path = dir.join("memory.events");
+    let text = std::fs::read_to_string(&path).ok()?;
+    let map = hostprobe::cgroups::parse_flat_keyed(&text, &path).ok()?;
+    let get = |k: &str| map.get(k).copied().unwrap_or(0);
+    Some(MemoryEventCounts {
+        high: get("high"),
+        max: get("max"),
+        oom: get("oom"),
+        oom_kill: get("oom_kill"),
+    })
+}
+
+/// The v2 `memory.events` counters the triggers look at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MemoryEventCounts {
+    pub high: u64,
+    pub max: u64,
+    pub oom: u64,
+    pub oom_kill: u64,
+}
+
+/// Pids listed in `cgroup.procs` of `dir`, at most `max`.
+pub fn read_procs(dir: &Path, max: usize) -> Vec<u32> {
+    let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .take(max)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walk_is_bounded_and_relative() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for p in ["a/b/c", "a/d", "e"] {
+            std::fs::create_dir_all(dir.path().join(p)).expect("mkdir");
+        }
+        let (all, truncated) = walk(dir.path(), 100, 32);
+        assert!(!truncated);
+        assert_eq!(all, vec!["/a", "/e", "/a/b", "/a/d", "/a/b/c"]);
+        let (two, truncated) = walk(dir.path(), 2, 32);
+        assert!(truncated);
+        assert_eq!(two.len(), 2);
+        let (shallow, _) = walk(dir.path(), 100, 1);
+        assert_eq!(shallow, vec!["/a", "/e"]);
+        assert_eq!(dir_under(Path::new("/r"), "/a/b"), PathBuf::from("/r/a/b"));
+        assert_eq!(dir_under(Path::new("/r"), "/"), PathBuf::from("/r"));
+    }
+}
