@@ -31,6 +31,8 @@ pub struct CaptureRequest {
     pub triggered_at: Instant,
     pub working_set_bytes: u64,
     pub limit_bytes: Option<u64>,
+    /// The memory cgroup's directory and version, to read its OOM-kill count after the dump.
+    pub memory_dir: Option<(crate::cgroupfs::Version, PathBuf)>,
 }
 
 /// Makes the snapshot bundle of a process's container (the CLI runs `triage snapshot pid:N`).
@@ -110,6 +112,10 @@ pub struct CaptureSettings {
     pub snapshot_timeout: Duration,
     /// zstd level of the dump copy (0: plain `.hprof`).
     pub zstd_level: i32,
+    /// Dump live objects only (a full GC first). Off by default: near the limit, the full GC
+    /// itself needs fresh pages (survivors promoted into the old generation) and can push the
+    /// container over before a single byte is written; the dump of every object is the safe one.
+    pub live_only: bool,
 }
 
 impl Default for CaptureSettings {
@@ -125,6 +131,7 @@ impl Default for CaptureSettings {
             dump_stall_timeout: Duration::from_secs(120),
             snapshot_timeout: Duration::from_secs(60),
             zstd_level: 1,
+            live_only: false,
         }
     }
 }
@@ -186,9 +193,13 @@ pub struct HeapDumpRecord {
     pub dump_bytes: u64,
     pub output_bytes: u64,
     pub sha256: String,
-    /// Trigger to the dump command being sent.
-    pub trigger_to_dump_start_ms: u64,
+    /// Trigger (the notification or sample that fired) to the dump command being sent, µs.
+    pub trigger_to_dump_start_us: u64,
     pub dump_ms: u64,
+    /// The JVM was still running when it reported its dump complete.
+    pub target_alive_after: bool,
+    /// OOM kills the kernel had counted in the cgroup when the JVM reported the dump complete.
+    pub oom_kills_after: Option<u64>,
 }
 
 /// Free and total bytes of the filesystem holding `dir`.
@@ -503,12 +514,12 @@ impl Job {
                 Ok(dump) => {
                     let mut stats = lock(&self.stats);
                     *stats.captures.entry(("heap_dump", "ok")).or_default() += 1;
-                    let latency = dump.trigger_to_dump_start_ms as f64 / 1000.0;
+                    let latency = dump.trigger_to_dump_start_us as f64 / 1e6;
                     stats.dump_start_latency_seconds_sum += latency;
                     stats.dump_start_latency_seconds_count += 1;
                     stats.dump_start_latency_seconds_last = Some(latency);
                     drop(stats);
-                    tracing::warn!(pid, file = %dump.file, bytes = dump.output_bytes, trigger_to_dump_start_ms = dump.trigger_to_dump_start_ms, "heap dump captured");
+                    tracing::warn!(pid, file = %dump.file, bytes = dump.output_bytes, trigger_to_dump_start_us = dump.trigger_to_dump_start_us, "heap dump captured");
                     record.heap_dumps.push(dump);
                 }
                 Err(e) => {
@@ -604,7 +615,7 @@ impl Job {
         let name = format!("triage-heap-{stem}-{pid}-{stamp}.{extension}");
         let work_path = work.join(&name);
         let options = hotspot::heapdump::HeapDumpOptions {
-            live_only: true,
+            live_only: self.settings.live_only,
             target_dir: self.settings.dump_dir_in_target.clone(),
             // The heap-in-use query costs a round trip while the cgroup is about to be killed;
             // the agent's own disk guard has already run.
@@ -621,9 +632,27 @@ impl Job {
             cancel: None,
         };
         let dump_start = request.triggered_at.elapsed();
+        // The moment the JVM says the dump is written (the copy starts): was it still alive,
+        // and had the kernel killed anything in the cgroup yet?
+        let mut at_dump_end: Option<(bool, Option<u64>)> = None;
+        let target = jvm.target().clone();
+        let mut on_progress = |p: hotspot::heapdump::Progress| {
+            if at_dump_end.is_none()
+                && let hotspot::heapdump::Progress::Copying { .. } = p
+            {
+                let oom_kills = request.memory_dir.as_ref().and_then(|(version, dir)| {
+                    crate::cgroupfs::read_memory(*version, dir)
+                        .ok()
+                        .flatten()
+                        .and_then(|m| m.oom_kills)
+                });
+                at_dump_end = Some((target.is_alive(), oom_kills));
+            }
+        };
         let report =
-            hotspot::heapdump::dump_heap_to_path(&jvm, &options, &work_path, &mut |_| {})
+            hotspot::heapdump::dump_heap_to_path(&jvm, &options, &work_path, &mut on_progress)
                 .map_err(|e| e.full_message())?;
+        let (target_alive_after, oom_kills_after) = at_dump_end.unwrap_or((false, None));
         std::fs::rename(&work_path, self.settings.spool_dir.join(&name)).map_err(|e| {
             let _ = std::fs::remove_file(&work_path);
             format!("moving the dump into the spool: {e}")
@@ -634,8 +663,10 @@ impl Job {
             dump_bytes: report.dump_bytes,
             output_bytes: report.output_bytes,
             sha256: report.sha256,
-            trigger_to_dump_start_ms: dump_start.as_millis() as u64,
+            trigger_to_dump_start_us: dump_start.as_micros() as u64,
             dump_ms: report.dump_ms,
+            target_alive_after,
+            oom_kills_after,
         })
     }
 }
@@ -773,6 +804,7 @@ mod tests {
             triggered_at: Instant::now(),
             working_set_bytes: 1 << 20,
             limit_bytes: Some(2 << 20),
+            memory_dir: None,
         };
         let refused = capturer.start(request.clone()).expect_err("refused");
         assert_eq!(refused.label(), "disk_space");

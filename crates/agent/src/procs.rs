@@ -35,7 +35,11 @@ impl Kind {
 pub struct ProcessInfo {
     pub pid: u32,
     pub start_time: u64,
+    pub comm: String,
     pub kind: Kind,
+    /// When the kind was decided: a young "other" is looked at again (the launcher maps
+    /// libjvm.so some milliseconds after exec).
+    pub classified_at: std::time::Instant,
     /// The memory cgroup path (`/kubepods/…`), as `/proc/<pid>/cgroup` names it.
     pub cgroup: String,
     /// v1: the cpu controller's path (usually the same).
@@ -44,6 +48,9 @@ pub struct ProcessInfo {
     pub unified_cgroup: Option<String>,
 }
 
+/// How long a process classified as neither JVM nor Go is classified again at every scan.
+const RECHECK_OTHER: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Remembers classifications between scans.
 #[derive(Debug, Default)]
 pub struct ProcessScanner {
@@ -51,11 +58,16 @@ pub struct ProcessScanner {
     go_by_inode: HashMap<(u64, u64), bool>,
 }
 
-/// Start time (field 22 of `/proc/<pid>/stat`), in clock ticks since boot.
-fn start_time(proc_dir: &Path) -> Option<u64> {
+/// Start time (field 22 of `/proc/<pid>/stat`, clock ticks since boot) and command name. The
+/// name is part of a process's identity here because `exec` keeps the pid and start time: a
+/// shell that execs a JVM must be classified again.
+fn start_time_and_comm(proc_dir: &Path) -> Option<(u64, String)> {
     let stat = std::fs::read_to_string(proc_dir.join("stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_string();
+    let after = &stat[close + 1..];
+    Some((after.split_whitespace().nth(19)?.parse().ok()?, comm))
 }
 
 /// The memory cgroup path of a process from its `/proc/<pid>/cgroup` text.
@@ -89,13 +101,24 @@ impl ProcessScanner {
                 continue;
             };
             let dir = entry.path();
-            let Some(started) = start_time(&dir) else {
+            let Some((started, comm)) = start_time_and_comm(&dir) else {
                 continue;
             };
-            if let Some(known) = self.known.get(&pid).filter(|k| k.start_time == started) {
+            if let Some(known) = self
+                .known
+                .get(&pid)
+                .filter(|k| k.start_time == started && k.comm == comm)
+                .filter(|k| k.kind != Kind::Other || k.classified_at.elapsed() >= RECHECK_OTHER)
+            {
                 seen.insert(pid, known.clone());
                 continue;
             }
+            let first_classified = self
+                .known
+                .get(&pid)
+                .filter(|k| k.start_time == started && k.comm == comm)
+                .map(|k| k.classified_at)
+                .unwrap_or_else(std::time::Instant::now);
             let Ok(text) = std::fs::read_to_string(dir.join("cgroup")) else {
                 continue;
             };
@@ -115,7 +138,9 @@ impl ProcessScanner {
                 ProcessInfo {
                     pid,
                     start_time: started,
+                    comm,
                     kind,
+                    classified_at: first_classified,
                     cgroup,
                     cpu_cgroup,
                     unified_cgroup,

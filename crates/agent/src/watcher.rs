@@ -681,6 +681,7 @@ impl Watcher {
             triggered_at: at,
             working_set_bytes: w.latest.working_set_bytes,
             limit_bytes: w.latest.limit_bytes,
+            memory_dir: Some((self.layout.version, w.memory_dir.clone())),
         };
         match self.capturer.start(request) {
             Ok(handle) => {
