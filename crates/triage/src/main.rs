@@ -69,6 +69,8 @@ enum Command {
     /// port-forward, RBAC preflight.
     #[command(subcommand)]
     Pod(cmd::pod::PodCommand),
+    /// Long-running node agent: pre-OOM heap dumps, per-container signals, /metrics.
+    Agent(cmd::agent::AgentArgs),
     /// Print shell completions.
     Completions(cmd::completions::CompletionsArgs),
     /// Print the man page (roff) on stdout.
@@ -125,6 +127,7 @@ fn main() -> ExitCode {
         Command::Jvm(c) => cmd::jvm::run(c),
         Command::Go(c) => cmd::go::run(c),
         Command::Metrics(args) => cmd::metrics::run(args),
+        Command::Agent(args) => cmd::agent::run(args),
         Command::Completions(args) => cmd::completions::run::<Cli>(args),
         Command::Pod(c) => cmd::pod::run(c),
         Command::Man => cmd::completions::man::<Cli>(),

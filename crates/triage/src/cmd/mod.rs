@@ -1,6 +1,7 @@
 //! One module per verb. Each exposes its clap arguments and `run(...) -> anyhow::Result<u8>`
 //! returning the process exit code.
 
+pub mod agent;
 pub mod analyze;
 pub mod analyze_bundle;
 pub mod analyze_heap;
