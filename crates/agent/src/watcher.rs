@@ -143,6 +143,7 @@ impl Watcher {
                 self.discover();
                 next_discovery = now + self.config.discovery_interval;
             }
+            let now = Instant::now();
             let due: Vec<u64> = self
                 .watched
                 .iter()
@@ -705,6 +706,8 @@ impl Watcher {
         let mut series: Vec<CgroupSeries> = self
             .watched
             .values()
+            // Not read yet: nothing to show rather than zeros.
+            .filter(|w| w.latest.at_unix_ms > 0)
             .map(|w| CgroupSeries {
                 labels: w.labels.clone(),
                 latest: w.latest,
