@@ -482,16 +482,17 @@ fn humantime(d: Duration) -> String {
 }
 
 /// One progress line per pod on stderr: a spinner per pod on a terminal, otherwise a line as each
-/// pod finishes.
+/// pod finishes; nothing when quiet.
 struct FanProgress {
     bars: Option<indicatif::MultiProgress>,
+    quiet: bool,
 }
 
 impl FanProgress {
     fn new(quiet: bool) -> FanProgress {
         use std::io::IsTerminal;
         let bars = (!quiet && std::io::stderr().is_terminal()).then(indicatif::MultiProgress::new);
-        FanProgress { bars }
+        FanProgress { bars, quiet }
     }
 
     fn start(&self, who: &str) -> Option<indicatif::ProgressBar> {
@@ -515,6 +516,7 @@ impl FanProgress {
                 );
                 bar.finish_with_message(line);
             }
+            None if self.quiet => {}
             None => eprintln!("triage: {line}"),
         }
     }
@@ -543,8 +545,10 @@ pub fn snapshot_pod(
         let pods = kube_reach::resolve(&client, &ns, &target).await?;
         use futures_util::StreamExt;
         let cache = CollectCache::default();
-        let progress = FanProgress::new(false);
-        if pods.len() > 1 {
+        // `-q` leaves only errors on stderr: no progress either.
+        let quiet = !tracing::enabled!(tracing::Level::WARN);
+        let progress = FanProgress::new(quiet);
+        if pods.len() > 1 && !quiet {
             eprintln!(
                 "triage: {} pods, {} at a time, each within --timeout {}",
                 pods.len(),
@@ -590,7 +594,7 @@ pub fn snapshot_pod(
         .iter()
         .filter(|s| s.exec.is_err() || s.timed_out)
         .count();
-    if snapshots.len() > 1 {
+    if snapshots.len() > 1 && tracing::enabled!(tracing::Level::WARN) {
         eprintln!(
             "triage: {} pods: {} complete, {} partial (of which {} timed out)",
             snapshots.len(),
