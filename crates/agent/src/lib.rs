@@ -95,7 +95,9 @@ pub struct Config {
     /// Below the threshold by this much, a cgroup is re-read fast and its JVMs' attach
     /// listeners are started ahead of the trigger.
     pub arm_margin: f64,
-    /// PSI trigger on memory.pressure: (stall, window); `None` disables it.
+    /// PSI trigger on memory.pressure: (stall, window); `None` disables it. The window is 2 s
+    /// by default because the kernel accepts nothing else from a process without
+    /// CAP_SYS_RESOURCE.
     pub psi: Option<(Duration, Duration)>,
     pub sample_interval: Duration,
     pub hot_interval: Duration,
@@ -126,7 +128,7 @@ impl Default for Config {
             cgroup_prefixes: Vec::new(),
             threshold: 0.9,
             arm_margin: 0.1,
-            psi: Some((Duration::from_millis(150), Duration::from_secs(1))),
+            psi: Some((Duration::from_millis(300), Duration::from_secs(2))),
             sample_interval: Duration::from_secs(10),
             hot_interval: Duration::from_millis(100),
             discovery_interval: Duration::from_secs(10),

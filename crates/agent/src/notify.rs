@@ -115,7 +115,7 @@ impl AsRawFd for PsiTrigger {
 
 /// Register a PSI trigger on `pressure_file` (e.g. `<cgroup>/memory.pressure`): fire when tasks
 /// were stalled (`some`) for `stall` within any `window` (the kernel wants a window of 500 ms to
-/// 10 s; unprivileged users need multiples of 2 s).
+/// 10 s; without CAP_SYS_RESOURCE — root in a container usually lacks it — a multiple of 2 s).
 pub fn register_psi_trigger(
     pressure_file: &Path,
     stall: Duration,
@@ -123,7 +123,20 @@ pub fn register_psi_trigger(
 ) -> io::Result<PsiTrigger> {
     let fd = open_raw(pressure_file, libc::O_RDWR | libc::O_NONBLOCK)?;
     let line = format!("some {} {}\0", stall.as_micros(), window.as_micros());
-    write_all_fd(fd.as_raw_fd(), line.as_bytes())?;
+    write_all_fd(fd.as_raw_fd(), line.as_bytes()).map_err(|e| {
+        if e.raw_os_error() == Some(libc::EINVAL) {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the kernel refused the PSI trigger `{}` on {}: the window must be 0.5 to 10 s, the stall shorter than it, and without CAP_SYS_RESOURCE the window a multiple of 2 s",
+                    line.trim_end_matches('\0'),
+                    pressure_file.display()
+                ),
+            )
+        } else {
+            e
+        }
+    })?;
     Ok(PsiTrigger(fd))
 }
 

@@ -23,7 +23,11 @@ pub struct AgentArgs {
     #[arg(long, value_name = "PATH|URL")]
     pub out: Option<String>,
     /// Local directory for finished captures waiting for upload (on the node's disk).
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/triage-agent/spool")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/var/lib/triage-agent/spool"
+    )]
     pub spool: PathBuf,
     /// Serve /metrics and /healthz here (`off` for no server). Keep it on localhost unless a
     /// scraper on another host needs it; captured data is never served.
@@ -49,9 +53,10 @@ pub struct AgentArgs {
     #[arg(long, value_name = "BYTES", default_value = "20GiB", value_parser = parse_bytes)]
     pub spool_max: u64,
     /// Memory PSI trigger: fire when tasks of a cgroup stalled this long within --psi-window.
-    #[arg(long, value_name = "DUR", default_value = "150ms", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "300ms", value_parser = parse_duration)]
     pub psi_stall: Duration,
-    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    /// The PSI window: 0.5 to 10 s, and a multiple of 2 s unless the agent has CAP_SYS_RESOURCE.
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
     pub psi_window: Duration,
     /// No PSI triggers.
     #[arg(long)]
