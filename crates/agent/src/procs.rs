@@ -85,10 +85,101 @@ pub fn memory_cgroup_of(text: &str, version: Version) -> Option<String> {
     }
 }
 
+/// The agent's own cgroup namespace, when it has one: containers on cgroup v2 nodes usually do,
+/// and `/proc/<pid>/cgroup` then shows other containers' paths relative to the agent's own
+/// cgroup (`/../../kubepods-…/…`). Those are turned back into host paths here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CgroupNamespace {
+    /// The host path of the namespace's root; `None`: the agent sees host paths already.
+    pub root: Option<String>,
+}
+
+/// Resolve `.` and `..` in an absolute cgroup path; `None` when it climbs above the root.
+pub fn normalize_cgroup_path(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(format!("/{}", parts.join("/")))
+}
+
+impl CgroupNamespace {
+    /// Find where the agent's cgroup namespace sits: its own cgroup as `/proc/self/cgroup` shows
+    /// it, compared with the directory of the mounted host hierarchy whose `cgroup.procs` lists
+    /// the agent's pid (searched breadth first, at most `max_dirs` directories).
+    pub fn detect(proc_root: &Path, memory_root: &Path, version: Version, max_dirs: usize) -> Self {
+        let me = std::process::id();
+        let Some(shown) = std::fs::read_to_string(proc_root.join("self/cgroup"))
+            .ok()
+            .and_then(|t| memory_cgroup_of(&t, version))
+        else {
+            return CgroupNamespace::default();
+        };
+        let lists_me = |dir: &Path| {
+            std::fs::read_to_string(dir.join("cgroup.procs"))
+                .map(|t| t.lines().any(|l| l.trim().parse::<u32>().ok() == Some(me)))
+                .unwrap_or(false)
+        };
+        if !shown.contains("..") && lists_me(&crate::cgroupfs::dir_under(memory_root, &shown)) {
+            return CgroupNamespace::default();
+        }
+        let mut queue = std::collections::VecDeque::from([String::new()]);
+        let mut visited = 0usize;
+        while let Some(relative) = queue.pop_front() {
+            visited += 1;
+            if visited > max_dirs {
+                break;
+            }
+            let dir = crate::cgroupfs::dir_under(memory_root, &relative);
+            if lists_me(&dir) {
+                let host = if relative.is_empty() { "/".to_string() } else { relative };
+                let root = if shown == "/" {
+                    Some(host)
+                } else {
+                    host.strip_suffix(shown.as_str())
+                        .map(|r| if r.is_empty() { "/".to_string() } else { r.to_string() })
+                };
+                tracing::info!(root = ?root, "the agent runs in a cgroup namespace; mapping paths to the host's");
+                return CgroupNamespace { root };
+            }
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for e in entries.filter_map(|e| e.ok()) {
+                    if e.file_type().is_ok_and(|t| t.is_dir())
+                        && let Some(name) = e.file_name().to_str()
+                    {
+                        queue.push_back(format!("{relative}/{name}"));
+                    }
+                }
+            }
+        }
+        CgroupNamespace::default()
+    }
+
+    /// The host path of a path read from `/proc/<pid>/cgroup`.
+    pub fn to_host(&self, path: &str) -> Option<String> {
+        match &self.root {
+            None => Some(path.to_string()),
+            Some(root) => normalize_cgroup_path(&format!("{}/{}", root.trim_end_matches('/'), path)),
+        }
+    }
+}
+
 impl ProcessScanner {
     /// Scan `proc_root` (normally `/proc`): every process with its cgroup and kind. Processes
     /// that exit during the scan are skipped. At most `max` processes.
-    pub fn scan(&mut self, proc_root: &Path, version: Version, max: usize) -> Vec<ProcessInfo> {
+    pub fn scan(
+        &mut self,
+        proc_root: &Path,
+        version: Version,
+        namespace: &CgroupNamespace,
+        max: usize,
+    ) -> Vec<ProcessInfo> {
         let Ok(entries) = std::fs::read_dir(proc_root) else {
             return Vec::new();
         };
@@ -122,7 +213,9 @@ impl ProcessScanner {
             let Ok(text) = std::fs::read_to_string(dir.join("cgroup")) else {
                 continue;
             };
-            let Some(cgroup) = memory_cgroup_of(&text, version) else {
+            let Some(cgroup) =
+                memory_cgroup_of(&text, version).and_then(|p| namespace.to_host(&p))
+            else {
                 continue;
             };
             let lines = hostprobe::cgroups::parse_proc_cgroup(&text, Path::new("cgroup"))
@@ -130,8 +223,9 @@ impl ProcessScanner {
             let cpu_cgroup = lines
                 .iter()
                 .find(|l| l.hierarchy_id != 0 && l.controllers.iter().any(|c| c == "cpu"))
-                .map(|l| l.path.clone());
-            let unified_cgroup = memory_cgroup_of(&text, Version::V2);
+                .and_then(|l| namespace.to_host(&l.path));
+            let unified_cgroup =
+                memory_cgroup_of(&text, Version::V2).and_then(|p| namespace.to_host(&p));
             let kind = self.classify(&dir);
             seen.insert(
                 pid,
@@ -304,6 +398,34 @@ mod tests {
             Some("/user.slice")
         );
         assert_eq!(memory_cgroup_of("garbage", Version::V1), None);
+    }
+
+    #[test]
+    fn paths_seen_from_a_cgroup_namespace_map_to_host_paths() {
+        assert_eq!(normalize_cgroup_path("/a/./b/../c").as_deref(), Some("/a/c"));
+        assert_eq!(normalize_cgroup_path("/../x"), None);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let memory = dir.path().join("memory");
+        let agent = memory.join("kubepods/podA/agent");
+        std::fs::create_dir_all(&agent).expect("mkdir");
+        std::fs::create_dir_all(memory.join("kubepods/podB/app")).expect("mkdir");
+        std::fs::write(agent.join("cgroup.procs"), format!("1\n{}\n", std::process::id()))
+            .expect("write");
+        let proc_root = dir.path().join("proc");
+        std::fs::create_dir_all(proc_root.join("self")).expect("mkdir");
+        std::fs::write(proc_root.join("self/cgroup"), "0::/\n").expect("write");
+        let ns = CgroupNamespace::detect(&proc_root, &memory, Version::V2, 1000);
+        assert_eq!(ns.root.as_deref(), Some("/kubepods/podA/agent"));
+        assert_eq!(
+            ns.to_host("/../../podB/app").as_deref(),
+            Some("/kubepods/podB/app")
+        );
+        assert_eq!(ns.to_host("/").as_deref(), Some("/kubepods/podA/agent"));
+        // Without a namespace, paths are already the host's.
+        std::fs::write(proc_root.join("self/cgroup"), "0::/kubepods/podA/agent\n").expect("write");
+        let none = CgroupNamespace::detect(&proc_root, &memory, Version::V2, 1000);
+        assert_eq!(none, CgroupNamespace::default());
+        assert_eq!(none.to_host("/x").as_deref(), Some("/x"));
     }
 
     #[test]

@@ -47,7 +47,8 @@ struct Watched {
     oom_kills: Option<u64>,
     registrations: HashMap<u64, Registration>,
     inotify_wd: Option<i32>,
-    registered_limit: Option<u64>,
+    /// The limit the notifications were last registered for (`Some(None)`: no limit).
+    registered_limit: Option<Option<u64>>,
     next_sample: Instant,
     last_cpu: Option<(u64, u64)>,
     last_events: Option<MemoryEventCounts>,
@@ -75,6 +76,7 @@ pub struct Watcher {
     finished: Vec<CaptureRecord>,
     conntrack_cache: HashMap<u64, (Option<u64>, Option<u64>)>,
     known_pids: std::collections::HashSet<u32>,
+    namespace: crate::procs::CgroupNamespace,
 }
 
 fn lock(stats: &Mutex<Stats>) -> std::sync::MutexGuard<'_, Stats> {
@@ -87,6 +89,12 @@ impl Watcher {
             root: config.cgroup_root.clone(),
         })?;
         tracing::info!(version = ?layout.version, memory = %layout.memory_root.display(), "cgroup layout");
+        let namespace = crate::procs::CgroupNamespace::detect(
+            &config.proc_root,
+            &layout.memory_root,
+            layout.version,
+            config.max_cgroups,
+        );
         let poller = Poller::new().map_err(|source| Error::Setup {
             what: "creating the epoll set",
             source,
@@ -122,6 +130,7 @@ impl Watcher {
             finished: Vec::new(),
             conntrack_cache: HashMap::new(),
             known_pids: Default::default(),
+            namespace,
         })
     }
 
@@ -255,9 +264,12 @@ impl Watcher {
 
     /// Scan the processes, add new cgroups, drop those without processes.
     fn discover(&mut self) {
-        let processes =
-            self.scanner
-                .scan(&self.config.proc_root, self.layout.version, self.config.max_processes);
+        let processes = self.scanner.scan(
+            &self.config.proc_root,
+            self.layout.version,
+            &self.namespace,
+            self.config.max_processes,
+        );
         let mut groups: HashMap<String, Vec<&crate::procs::ProcessInfo>> = HashMap::new();
         for p in &processes {
             if p.cgroup == "/" {
@@ -430,7 +442,9 @@ impl Watcher {
         let Some(w) = self.watched.get(&id) else {
             return;
         };
-        if w.registered_limit == limit && !w.registrations.is_empty() {
+        // Once per limit: a registration the kernel refused (read-only cgroupfs, no PSI) is not
+        // retried at every sample, which would flood the log of a cgroup re-read every 100 ms.
+        if w.registered_limit == Some(limit) {
             return;
         }
         let path = w.path.clone();
@@ -495,7 +509,7 @@ impl Watcher {
         }
         if let Some(w) = self.watched.get_mut(&id) {
             w.registrations = registrations;
-            w.registered_limit = limit;
+            w.registered_limit = Some(limit);
             if wd.is_some() {
                 w.inotify_wd = wd;
             }
