@@ -150,7 +150,9 @@ pub enum Refusal {
         needed_bytes: u64,
         reserve_bytes: u64,
     },
-    #[error("the spool {dir} holds {spool_bytes} bytes of captures not yet shipped (limit {limit_bytes})")]
+    #[error(
+        "the spool {dir} holds {spool_bytes} bytes of captures not yet shipped (limit {limit_bytes})"
+    )]
     SpoolFull {
         dir: String,
         spool_bytes: u64,
@@ -698,7 +700,7 @@ impl Shipper {
                     backoff = self.retry_interval;
                     self.retry_interval
                 }
-                Err(()) => {
+                Err(_) => {
                     let wait = backoff;
                     backoff = (backoff * 2).min(self.max_backoff);
                     wait
@@ -708,24 +710,25 @@ impl Shipper {
         }
     }
 
-    /// Try every spooled file once; stop at the first failure (the sink is probably down).
-    pub fn pass(&self, runtime: &tokio::runtime::Handle) -> Result<(), ()> {
-        let mut names: Vec<(std::time::SystemTime, String)> = match std::fs::read_dir(&self.spool_dir)
-        {
-            Ok(entries) => entries
-                .filter_map(|e| e.ok())
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-                .filter_map(|e| {
-                    let name = e.file_name().to_str()?.to_string();
-                    if name.starts_with('.') {
-                        return None;
-                    }
-                    let modified = e.metadata().ok()?.modified().ok()?;
-                    Some((modified, name))
-                })
-                .collect(),
-            Err(_) => return Ok(()),
-        };
+    /// Try every spooled file once; stop at the first failure (the sink is probably down) and
+    /// return its message.
+    pub fn pass(&self, runtime: &tokio::runtime::Handle) -> Result<(), String> {
+        let mut names: Vec<(std::time::SystemTime, String)> =
+            match std::fs::read_dir(&self.spool_dir) {
+                Ok(entries) => entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                    .filter_map(|e| {
+                        let name = e.file_name().to_str()?.to_string();
+                        if name.starts_with('.') {
+                            return None;
+                        }
+                        let modified = e.metadata().ok()?.modified().ok()?;
+                        Some((modified, name))
+                    })
+                    .collect(),
+                Err(_) => return Ok(()),
+            };
         names.sort();
         for (_, name) in names {
             let path = self.spool_dir.join(&name);
@@ -750,7 +753,7 @@ impl Shipper {
                 Err(e) => {
                     *lock(&self.stats).uploads.entry("failed").or_default() += 1;
                     tracing::warn!(file = %name, error = %e, "upload failed; the capture stays in the spool and is retried");
-                    return Err(());
+                    return Err(e);
                 }
             }
         }

@@ -46,11 +46,9 @@ pub async fn serve(
             let stats = Arc::clone(&stats);
             tokio::spawn(async move {
                 let _permit = permit;
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(10),
-                    handle(stream, stats, health),
-                )
-                .await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(10), handle(stream, stats, health))
+                        .await;
             });
         }
     });
@@ -98,7 +96,12 @@ async fn handle(mut stream: TcpStream, stats: Arc<Mutex<Stats>>, health: Health)
             match path {
                 "/metrics" => {
                     let text = render(&stats.lock().unwrap_or_else(|p| p.into_inner()));
-                    (200, "text/plain; version=0.0.4; charset=utf-8", text, head_only)
+                    (
+                        200,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                        text,
+                        head_only,
+                    )
                 }
                 "/healthz" => {
                     let last = stats
@@ -125,12 +128,7 @@ async fn handle(mut stream: TcpStream, stats: Arc<Mutex<Stats>>, health: Health)
                 _ => (404, "text/plain", "not found\n".to_string(), head_only),
             }
         }
-        Some(_) => (
-            405,
-            "text/plain",
-            "only GET and HEAD\n".to_string(),
-            false,
-        ),
+        Some(_) => (405, "text/plain", "only GET and HEAD\n".to_string(), false),
     };
     let reason = match status {
         200 => "OK",

@@ -157,9 +157,7 @@ impl Inotify {
         let c = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
         // SAFETY: valid descriptor and C string.
-        cvt(unsafe {
-            libc::inotify_add_watch(self.0.as_raw_fd(), c.as_ptr(), libc::IN_MODIFY)
-        })
+        cvt(unsafe { libc::inotify_add_watch(self.0.as_raw_fd(), c.as_ptr(), libc::IN_MODIFY) })
     }
 
     /// Stop watching `wd` (already gone when the file was removed: that is fine).

@@ -138,12 +138,21 @@ impl CgroupNamespace {
             }
             let dir = crate::cgroupfs::dir_under(memory_root, &relative);
             if lists_me(&dir) {
-                let host = if relative.is_empty() { "/".to_string() } else { relative };
+                let host = if relative.is_empty() {
+                    "/".to_string()
+                } else {
+                    relative
+                };
                 let root = if shown == "/" {
                     Some(host)
                 } else {
-                    host.strip_suffix(shown.as_str())
-                        .map(|r| if r.is_empty() { "/".to_string() } else { r.to_string() })
+                    host.strip_suffix(shown.as_str()).map(|r| {
+                        if r.is_empty() {
+                            "/".to_string()
+                        } else {
+                            r.to_string()
+                        }
+                    })
                 };
                 tracing::info!(root = ?root, "the agent runs in a cgroup namespace; mapping paths to the host's");
                 return CgroupNamespace { root };
@@ -165,7 +174,9 @@ impl CgroupNamespace {
     pub fn to_host(&self, path: &str) -> Option<String> {
         match &self.root {
             None => Some(path.to_string()),
-            Some(root) => normalize_cgroup_path(&format!("{}/{}", root.trim_end_matches('/'), path)),
+            Some(root) => {
+                normalize_cgroup_path(&format!("{}/{}", root.trim_end_matches('/'), path))
+            }
         }
     }
 }
@@ -188,7 +199,11 @@ impl ProcessScanner {
             if seen.len() >= max {
                 break;
             }
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
                 continue;
             };
             let dir = entry.path();
@@ -213,8 +228,7 @@ impl ProcessScanner {
             let Ok(text) = std::fs::read_to_string(dir.join("cgroup")) else {
                 continue;
             };
-            let Some(cgroup) =
-                memory_cgroup_of(&text, version).and_then(|p| namespace.to_host(&p))
+            let Some(cgroup) = memory_cgroup_of(&text, version).and_then(|p| namespace.to_host(&p))
             else {
                 continue;
             };
@@ -273,7 +287,9 @@ impl ProcessScanner {
 
 fn read_prefix(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    std::fs::File::open(path)?.take(limit).read_to_end(&mut out)?;
+    std::fs::File::open(path)?
+        .take(limit)
+        .read_to_end(&mut out)?;
     Ok(out)
 }
 
@@ -402,15 +418,21 @@ mod tests {
 
     #[test]
     fn paths_seen_from_a_cgroup_namespace_map_to_host_paths() {
-        assert_eq!(normalize_cgroup_path("/a/./b/../c").as_deref(), Some("/a/c"));
+        assert_eq!(
+            normalize_cgroup_path("/a/./b/../c").as_deref(),
+            Some("/a/c")
+        );
         assert_eq!(normalize_cgroup_path("/../x"), None);
         let dir = tempfile::tempdir().expect("tempdir");
         let memory = dir.path().join("memory");
         let agent = memory.join("kubepods/podA/agent");
         std::fs::create_dir_all(&agent).expect("mkdir");
         std::fs::create_dir_all(memory.join("kubepods/podB/app")).expect("mkdir");
-        std::fs::write(agent.join("cgroup.procs"), format!("1\n{}\n", std::process::id()))
-            .expect("write");
+        std::fs::write(
+            agent.join("cgroup.procs"),
+            format!("1\n{}\n", std::process::id()),
+        )
+        .expect("write");
         let proc_root = dir.path().join("proc");
         std::fs::create_dir_all(proc_root.join("self")).expect("mkdir");
         std::fs::write(proc_root.join("self/cgroup"), "0::/\n").expect("write");

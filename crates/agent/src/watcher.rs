@@ -84,10 +84,15 @@ fn lock(stats: &Mutex<Stats>) -> std::sync::MutexGuard<'_, Stats> {
 }
 
 impl Watcher {
-    pub fn new(config: Config, stats: Arc<Mutex<Stats>>, capturer: Capturer) -> Result<Self, Error> {
-        let layout = cgroupfs::detect_layout(&config.cgroup_root).ok_or_else(|| Error::NoCgroups {
-            root: config.cgroup_root.clone(),
-        })?;
+    pub fn new(
+        config: Config,
+        stats: Arc<Mutex<Stats>>,
+        capturer: Capturer,
+    ) -> Result<Self, Error> {
+        let layout =
+            cgroupfs::detect_layout(&config.cgroup_root).ok_or_else(|| Error::NoCgroups {
+                root: config.cgroup_root.clone(),
+            })?;
         tracing::info!(version = ?layout.version, memory = %layout.memory_root.display(), "cgroup layout");
         let namespace = crate::procs::CgroupNamespace::detect(
             &config.proc_root,
@@ -410,7 +415,9 @@ impl Watcher {
                 last_capture: None,
                 retry: None,
                 last_refusal: None,
-                netns: members.first().and_then(|p| netns_of(&self.config.proc_root, p.pid)),
+                netns: members
+                    .first()
+                    .and_then(|p| netns_of(&self.config.proc_root, p.pid)),
             },
         );
         self.by_path.insert(path.to_string(), id);
@@ -524,7 +531,12 @@ impl Watcher {
             return *v;
         }
         let mut src = hostprobe::Sources::new(
-            hostprobe::Root::new(self.config.proc_root.parent().unwrap_or(&self.config.proc_root)),
+            hostprobe::Root::new(
+                self.config
+                    .proc_root
+                    .parent()
+                    .unwrap_or(&self.config.proc_root),
+            ),
             hostprobe::Limits::default(),
             false,
         );
@@ -558,7 +570,11 @@ impl Watcher {
             }
         };
         let now = Instant::now();
-        let regular = notified.is_none() && !w.last_history_push.is_some_and(|t| now.duration_since(t) < self.config.sample_interval);
+        // A regular sample (not a notification, not a fast re-read of a hot cgroup) also reads
+        // the CPU and conntrack figures and goes into the history.
+        let regular = notified.is_none()
+            && w.last_history_push
+                .is_none_or(|t| now.duration_since(t) >= self.config.sample_interval);
         let cpu = w
             .cpu_dir
             .as_ref()
@@ -591,15 +607,13 @@ impl Watcher {
             return;
         };
         let throttled_ratio = match (&cpu, w.last_cpu) {
-            (Some(c), Some((periods, throttled))) => {
-                match (c.nr_periods, c.nr_throttled) {
-                    (Some(p), Some(t)) if p > periods => {
-                        Some(t.saturating_sub(throttled) as f64 / (p - periods) as f64)
-                    }
-                    (Some(_), Some(_)) => Some(0.0),
-                    _ => None,
+            (Some(c), Some((periods, throttled))) => match (c.nr_periods, c.nr_throttled) {
+                (Some(p), Some(t)) if p > periods => {
+                    Some(t.saturating_sub(throttled) as f64 / (p - periods) as f64)
                 }
-            }
+                (Some(_), Some(_)) => Some(0.0),
+                _ => None,
+            },
             _ => None,
         };
         if let Some(c) = &cpu
@@ -650,7 +664,12 @@ impl Watcher {
         }
         let armed_level = limit.is_some_and(|l| memory.usage_bytes as f64 >= l as f64 * arm_ratio);
         let jvm_pids = w.jvm_pids.clone();
-        w.next_sample = now + if armed_level { hot_interval } else { sample_interval };
+        w.next_sample = now
+            + if armed_level {
+                hot_interval
+            } else {
+                sample_interval
+            };
         let retry_due = w.retry.filter(|(_, _, due)| *due <= now);
         if armed_level {
             for pid in &jvm_pids {
@@ -706,7 +725,10 @@ impl Watcher {
                 self.captures.push(handle);
             }
             Err(refusal) => {
-                *lock(&self.stats).refusals.entry(refusal.label()).or_default() += 1;
+                *lock(&self.stats)
+                    .refusals
+                    .entry(refusal.label())
+                    .or_default() += 1;
                 if w.last_refusal != Some(refusal.label()) {
                     tracing::warn!(cgroup = %w.path, reason, error = %refusal, "capture refused; retrying while the condition holds");
                 }

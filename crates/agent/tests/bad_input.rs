@@ -37,16 +37,20 @@ fn processes_exiting_and_cgroups_removed_while_watched() {
     // The process exits: the cgroup has nothing left to watch.
     let _ = a.kill();
     let _ = a.wait();
-    wait_for(Duration::from_secs(20), "the emptied cgroup dropped", || {
-        (stat(&handle, |s| s.cgroups.len()) == 1).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(20),
+        "the emptied cgroup dropped",
+        || (stat(&handle, |s| s.cgroups.len()) == 1).then_some(()),
+    );
     // The cgroup itself is removed under the agent (its eventfds are signalled).
     let _ = b.kill();
     let _ = b.wait();
     drop(second);
-    wait_for(Duration::from_secs(20), "the removed cgroup dropped", || {
-        (stat(&handle, |s| s.watched_cgroups) == 0).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(20),
+        "the removed cgroup dropped",
+        || (stat(&handle, |s| s.watched_cgroups) == 0).then_some(()),
+    );
     assert!(!handle.is_finished(), "the agent keeps running");
     // And it still finds new work.
     let mut c = first.spawn(Path::new("/bin/sleep"), &["120"]);
@@ -181,7 +185,9 @@ fn a_sink_that_is_down_keeps_the_capture_and_delivers_it_later() {
     let dump_name = spooled
         .iter()
         .find(|n| n.ends_with(".hprof.zst"))
-        .unwrap_or_else(|| panic!("the dump stays in the spool while the sink is down: {spooled:?}"))
+        .unwrap_or_else(|| {
+            panic!("the dump stays in the spool while the sink is down: {spooled:?}")
+        })
         .clone();
     let local_sha = {
         use sha2::Digest;
@@ -209,10 +215,13 @@ fn a_sink_that_is_down_keeps_the_capture_and_delivers_it_later() {
     testkit::servers::wait_listening(port, &mut server, "moto_server");
     let _server = Reap(server);
     assert_eq!(testkit::servers::http(port, "PUT", "/captures").0, 200);
-    wait_for(Duration::from_secs(60), "the spool emptied by uploads", || {
-        (agent::capture::spool_usage(spool.path()).0 == 0).then_some(())
-    });
-    let (status, body) = testkit::servers::http(port, "GET", &format!("/captures/node-1/{dump_name}"));
+    wait_for(
+        Duration::from_secs(60),
+        "the spool emptied by uploads",
+        || (agent::capture::spool_usage(spool.path()).0 == 0).then_some(()),
+    );
+    let (status, body) =
+        testkit::servers::http(port, "GET", &format!("/captures/node-1/{dump_name}"));
     assert_eq!(status, 200, "the dump is in the store");
     use sha2::Digest;
     assert_eq!(
@@ -236,7 +245,8 @@ impl agent::Snapshotter for SlowSnapshotter {
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_at_once.fetch_max(now, Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(400));
-        let result = std::fs::write(dest, format!("snapshot of {pid}\n")).map_err(|e| e.to_string());
+        let result =
+            std::fs::write(dest, format!("snapshot of {pid}\n")).map_err(|e| e.to_string());
         self.running.fetch_sub(1, Ordering::SeqCst);
         result
     }
@@ -267,14 +277,23 @@ fn a_flood_of_triggers_runs_one_capture_at_a_time_and_loses_none() {
         most_at_once: AtomicUsize::new(0),
     });
     let handle = agent::start(config, Some(snapshotter.clone())).expect("starting the agent");
-    wait_for(Duration::from_secs(40), "a snapshot of every cgroup", || {
-        (stat(&handle, |s| {
-            s.captures.get(&("snapshot", "ok")).copied().unwrap_or(0)
-        }) >= 4)
-            .then_some(())
+    wait_for(
+        Duration::from_secs(40),
+        "a snapshot of every cgroup",
+        || {
+            (stat(&handle, |s| {
+                s.captures.get(&("snapshot", "ok")).copied().unwrap_or(0)
+            }) >= 4)
+                .then_some(())
+        },
+    );
+    let refused = stat(&handle, |s| {
+        s.refusals.get("concurrency").copied().unwrap_or(0)
     });
-    let refused = stat(&handle, |s| s.refusals.get("concurrency").copied().unwrap_or(0));
-    assert!(refused >= 1, "some triggers had to wait for the running capture");
+    assert!(
+        refused >= 1,
+        "some triggers had to wait for the running capture"
+    );
     assert_eq!(
         snapshotter.most_at_once.load(Ordering::SeqCst),
         1,
@@ -290,11 +309,19 @@ fn a_flood_of_triggers_runs_one_capture_at_a_time_and_loses_none() {
         .iter()
         .filter(|r| cgroups.iter().any(|c| c.path == r.cgroup))
         .collect();
-    assert_eq!(ours.len(), 4, "one capture per container (cooldown): {records:#?}");
+    assert_eq!(
+        ours.len(),
+        4,
+        "one capture per container (cooldown): {records:#?}"
+    );
     let snapshots = std::fs::read_dir(spool.path())
         .expect("spool")
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("triage-snapshot-"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("triage-snapshot-")
+        })
         .count();
     assert_eq!(snapshots, 4, "every finished snapshot is in the spool");
 }

@@ -38,7 +38,10 @@ fn fixture() -> Fixture {
         "/kubepods.slice/kubepods-burstable.slice/{POD_SLICE}/cri-containerd-{CONTAINER_ID}.scope"
     );
     let container_dir = cgroup_root.join(cgroup_path.trim_start_matches('/'));
-    write(&cgroup_root.join("cgroup.controllers"), "cpuset cpu io memory pids\n");
+    write(
+        &cgroup_root.join("cgroup.controllers"),
+        "cpuset cpu io memory pids\n",
+    );
     write(&container_dir.join("memory.current"), "100000000\n");
     write(&container_dir.join("memory.max"), "1000000000\n");
     write(
@@ -61,7 +64,10 @@ fn fixture() -> Fixture {
         stat.push_str(if i == 19 { " 12345" } else { " 0" });
     }
     write(&proc_root.join("4242/stat"), &format!("{stat}\n"));
-    write(&proc_root.join("4242/cgroup"), &format!("0::{cgroup_path}\n"));
+    write(
+        &proc_root.join("4242/cgroup"),
+        &format!("0::{cgroup_path}\n"),
+    );
     write(&proc_root.join("4242/maps"), "");
     let runtime_root = dir.path().join("run");
     write(
@@ -230,7 +236,10 @@ fn psi_trigger_fires_on_a_real_v2_cgroup_under_memory_stall() {
     if !Path::new(UNIFIED).join("cgroup.procs").is_file()
         || !Path::new(UNIFIED).join("memory.pressure").is_file()
     {
-        testkit::skip_or_fail(test, "no cgroup v2 hierarchy with PSI at /sys/fs/cgroup/unified");
+        testkit::skip_or_fail(
+            test,
+            "no cgroup v2 hierarchy with PSI at /sys/fs/cgroup/unified",
+        );
         return;
     }
     // A tight v1 memory limit makes page-cache writes stall in reclaim; PSI accounts the stall
@@ -252,11 +261,15 @@ fn psi_trigger_fires_on_a_real_v2_cgroup_under_memory_stall() {
     );
     let mut child = memory.spawn(Path::new("/bin/sh"), &["-c", &script]);
     // In both hierarchies before the agent looks (it finds the v2 cgroup through the process).
-    wait_for(Duration::from_secs(10), "the writer in the v2 cgroup", || {
-        std::fs::read_to_string(unified.0.join("cgroup.procs"))
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "the writer in the v2 cgroup",
+        || {
+            std::fs::read_to_string(unified.0.join("cgroup.procs"))
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+        },
+    );
     let spool = disk_dir("agent-spool-");
     let mut config = common::test_config(&memory.path, spool.path(), spool.path());
     config.psi = Some((Duration::from_millis(50), Duration::from_secs(2)));

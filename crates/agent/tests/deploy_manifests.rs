@@ -98,9 +98,7 @@ impl Context {
         let parts: Vec<&str> = action.split('|').map(str::trim).collect();
         match parts.as_slice() {
             [expr] => scalar(&self.value(expr)),
-            [expr, "quote"] => {
-                serde_json::to_string(&scalar(&self.value(expr))).expect("a string")
-            }
+            [expr, "quote"] => serde_json::to_string(&scalar(&self.value(expr))).expect("a string"),
             [to_yaml_expr, nindent] if to_yaml_expr.starts_with("toYaml ") => {
                 let n: usize = nindent
                     .strip_prefix("nindent ")
@@ -188,9 +186,16 @@ fn render_chart_text(ctx: &Context) -> String {
     names.sort();
     let mut text = String::new();
     for path in names {
-        let name = path.file_name().expect("name").to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         text.push_str(&format!("---\n# Source: triage-agent/templates/{name}\n"));
-        text.push_str(&render(&std::fs::read_to_string(&path).expect("template"), ctx));
+        text.push_str(&render(
+            &std::fs::read_to_string(&path).expect("template"),
+            ctx,
+        ));
     }
     text
 }
@@ -297,7 +302,13 @@ fn every_manifest_is_a_valid_kubernetes_object_with_the_documented_posture() {
                 assert_eq!(added, ["DAC_OVERRIDE", "FOWNER", "KILL", "SYS_PTRACE"]);
                 let resources = c.resources.as_ref().expect("resources");
                 for key in ["cpu", "memory"] {
-                    assert!(resources.requests.as_ref().expect("requests").contains_key(key));
+                    assert!(
+                        resources
+                            .requests
+                            .as_ref()
+                            .expect("requests")
+                            .contains_key(key)
+                    );
                     assert!(resources.limits.as_ref().expect("limits").contains_key(key));
                 }
                 let args = c.args.as_ref().expect("args");
@@ -344,7 +355,10 @@ fn the_renderer_refuses_what_it_does_not_know() {
     let unknown = std::panic::catch_unwind(|| render("x: {{ include \"a\" . }}\n", &ctx));
     assert!(unknown.is_err());
     assert_eq!(
-        render("a: {{ .Values.image.tag | quote }}\n{{- if .Values.out }}\nb: 1\n{{- end }}\n", &ctx),
+        render(
+            "a: {{ .Values.image.tag | quote }}\n{{- if .Values.out }}\nb: 1\n{{- end }}\n",
+            &ctx
+        ),
         "a: \"0.1.0\"\n"
     );
 }

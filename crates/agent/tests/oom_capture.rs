@@ -24,11 +24,8 @@ fn heap_is_dumped_before_the_kernel_oom_kills_the_jvm() {
     };
     let spool = disk_dir("agent-spool-");
     let dumps = disk_dir("agent-dumps-");
-    let handle = agent::start(
-        test_config(&cgroup.path, spool.path(), dumps.path()),
-        None,
-    )
-    .expect("starting the agent");
+    let handle = agent::start(test_config(&cgroup.path, spool.path(), dumps.path()), None)
+        .expect("starting the agent");
 
     // 1 MiB retained every 20 ms (~50 MB/s): from 90 % of 256 MB to the limit is about half a
     // second, so only a prompt trigger wins the race.
@@ -48,9 +45,11 @@ fn heap_is_dumped_before_the_kernel_oom_kills_the_jvm() {
     );
     wait_ready(&mut jvm);
 
-    let status = wait_for(Duration::from_secs(50), "the kernel to kill the JVM", || {
-        jvm.try_wait().expect("waiting for the JVM")
-    });
+    let status = wait_for(
+        Duration::from_secs(50),
+        "the kernel to kill the JVM",
+        || jvm.try_wait().expect("waiting for the JVM"),
+    );
     assert_eq!(
         status.signal(),
         Some(libc::SIGKILL),
@@ -63,7 +62,11 @@ fn heap_is_dumped_before_the_kernel_oom_kills_the_jvm() {
 
     handle.stop();
     let records = handle.join();
-    assert_eq!(records.len(), 1, "exactly one capture (cooldown): {records:#?}");
+    assert_eq!(
+        records.len(),
+        1,
+        "exactly one capture (cooldown): {records:#?}"
+    );
     let record = &records[0];
     assert_eq!(record.reason, "working_set", "{record:#?}");
     assert_eq!(record.heap_dumps.len(), 1, "one heap dump: {record:#?}");
@@ -83,7 +86,11 @@ fn heap_is_dumped_before_the_kernel_oom_kills_the_jvm() {
     );
 
     let path = spool.path().join(&dump.file);
-    assert!(path.is_file(), "the dump is in the spool: {}", path.display());
+    assert!(
+        path.is_file(),
+        "the dump is in the spool: {}",
+        path.display()
+    );
     let histogram = hprof::histogram_of_path(&path, &hprof::HistogramOptions::default())
         .expect("the dump parses");
     assert!(!histogram.parse.truncated, "the dump is complete");

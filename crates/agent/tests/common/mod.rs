@@ -29,7 +29,10 @@ impl TestCgroup {
             return None;
         }
         if !Path::new(V1_MEMORY).join("memory.limit_in_bytes").is_file() {
-            testkit::skip_or_fail(test, "no cgroup v1 memory hierarchy at /sys/fs/cgroup/memory");
+            testkit::skip_or_fail(
+                test,
+                "no cgroup v1 memory hierarchy at /sys/fs/cgroup/memory",
+            );
             return None;
         }
         let name = format!(
@@ -154,7 +157,10 @@ pub fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Optio
         if let Some(v) = check() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
