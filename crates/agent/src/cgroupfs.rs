@@ -1,6 +1,6 @@
 //! Where the cgroups are and what they say: the layout under a cgroup root (v1 hierarchies or
-//! the unified v2 one), a bounded walk of every cgroup, and one sample of a cgroup's memory,
-//! CPU throttling and memory pressure read through `hostprobe`.
+//! the unified v2 one) and one sample of a cgroup's memory, CPU throttling and memory pressure
+//! read through `hostprobe`. Which cgroups exist comes from the processes (`procs`).
 //!
 //! The layout is taken from the directory, not the mount table, so a DaemonSet that mounts the
 //! host's `/sys/fs/cgroup` anywhere, and a fixture tree in a test, work the same way.
@@ -55,44 +55,6 @@ pub fn detect_layout(cgroup_root: &Path) -> Option<Layout> {
         cpu_root,
         unified_root: unified.join("cgroup.procs").is_file().then_some(unified),
     })
-}
-
-/// Every cgroup below `root` as a path relative to it (`/a/b`), the root itself excluded,
-/// breadth first, at most `max` entries and `max_depth` levels deep. Directories that vanish
-/// during the walk are skipped.
-pub fn walk(root: &Path, max: usize, max_depth: usize) -> (Vec<String>, bool) {
-    let mut out = Vec::new();
-    let mut queue = std::collections::VecDeque::from([(String::new(), 0usize)]);
-    let mut truncated = false;
-    while let Some((relative, depth)) = queue.pop_front() {
-        if depth >= max_depth {
-            continue;
-        }
-        let dir = if relative.is_empty() {
-            root.to_path_buf()
-        } else {
-            root.join(&relative[1..])
-        };
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .filter_map(|e| e.file_name().to_str().map(str::to_string))
-            .collect();
-        names.sort();
-        for name in names {
-            if out.len() >= max {
-                truncated = true;
-                return (out, truncated);
-            }
-            let child = format!("{relative}/{name}");
-            out.push(child.clone());
-            queue.push_back((child, depth + 1));
-        }
-    }
-    (out, truncated)
 }
 
 /// The directory of cgroup `path` (`/a/b`) under hierarchy `root`.
@@ -194,35 +156,12 @@ pub struct MemoryEventCounts {
     pub oom_kill: u64,
 }
 
-/// Pids listed in `cgroup.procs` of `dir`, at most `max`.
-pub fn read_procs(dir: &Path, max: usize) -> Vec<u32> {
-    let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .take(max)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn walk_is_bounded_and_relative() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for p in ["a/b/c", "a/d", "e"] {
-            std::fs::create_dir_all(dir.path().join(p)).expect("mkdir");
-        }
-        let (all, truncated) = walk(dir.path(), 100, 32);
-        assert!(!truncated);
-        assert_eq!(all, vec!["/a", "/e", "/a/b", "/a/d", "/a/b/c"]);
-        let (two, truncated) = walk(dir.path(), 2, 32);
-        assert!(truncated);
-        assert_eq!(two.len(), 2);
-        let (shallow, _) = walk(dir.path(), 100, 1);
-        assert_eq!(shallow, vec!["/a", "/e"]);
+    fn dirs_under_a_hierarchy() {
         assert_eq!(dir_under(Path::new("/r"), "/a/b"), PathBuf::from("/r/a/b"));
         assert_eq!(dir_under(Path::new("/r"), "/"), PathBuf::from("/r"));
     }
