@@ -33,6 +33,8 @@ pub struct CaptureRequest {
     pub limit_bytes: Option<u64>,
     /// The memory cgroup's directory and version, to read its OOM-kill count after the dump.
     pub memory_dir: Option<(crate::cgroupfs::Version, PathBuf)>,
+    /// The cgroup's recent samples, oldest first, ending with the one that fired.
+    pub history: Vec<crate::history::Sample>,
 }
 
 /// Makes the snapshot bundle of a process's container (the CLI runs `triage snapshot pid:N`).
@@ -184,6 +186,8 @@ pub struct CaptureRecord {
     pub snapshot: Option<String>,
     pub errors: Vec<String>,
     pub duration_ms: u64,
+    /// How the cgroup got here: its recent samples, oldest first.
+    pub history: Vec<crate::history::Sample>,
 }
 
 /// One heap dump of a capture.
@@ -490,6 +494,7 @@ impl Job {
             working_set_bytes: request.working_set_bytes,
             limit_bytes: request.limit_bytes,
             started_at: started.to_string(),
+            history: request.history.clone(),
             ..CaptureRecord::default()
         };
         tracing::warn!(cgroup = %request.cgroup, reason = request.reason, jvms = request.jvm_pids.len(), "capture started");
@@ -808,6 +813,7 @@ mod tests {
             working_set_bytes: 1 << 20,
             limit_bytes: Some(2 << 20),
             memory_dir: None,
+            history: Vec::new(),
         };
         let refused = capturer.start(request.clone()).expect_err("refused");
         assert_eq!(refused.label(), "disk_space");

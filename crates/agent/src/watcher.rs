@@ -716,6 +716,13 @@ impl Watcher {
             working_set_bytes: w.latest.working_set_bytes,
             limit_bytes: w.latest.limit_bytes,
             memory_dir: Some((self.layout.version, w.memory_dir.clone())),
+            history: {
+                let mut h: Vec<Sample> = w.history.iter().copied().collect();
+                if h.last() != Some(&w.latest) {
+                    h.push(w.latest);
+                }
+                h
+            },
         };
         match self.capturer.start(request) {
             Ok(handle) => {
@@ -757,14 +764,6 @@ impl Watcher {
         stats.cgroups = series;
         stats.watched_cgroups = self.watched.len();
         stats.last_pass_unix_ms = unix_ms();
-    }
-
-    /// The history of a cgroup, oldest first (for tests and debugging).
-    pub fn history_len(&self, path: &str) -> Option<usize> {
-        self.by_path
-            .get(path)
-            .and_then(|id| self.watched.get(id))
-            .map(|w| w.history.len())
     }
 }
 

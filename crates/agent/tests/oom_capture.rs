@@ -85,6 +85,14 @@ fn heap_is_dumped_before_the_kernel_oom_kills_the_jvm() {
         dump.trigger_to_dump_start_us, dump.dump_ms, dump.dump_bytes, dump.output_bytes
     );
 
+    // The record carries the cgroup's history up to the sample that fired.
+    let last = record.history.last().expect("a history");
+    assert!(
+        last.working_set_ratio().is_some_and(|r| r >= 0.9),
+        "the last sample is the one over the threshold: {last:?}"
+    );
+    assert!(record.history.len() >= 2, "{:?}", record.history);
+
     let path = spool.path().join(&dump.file);
     assert!(
         path.is_file(),
