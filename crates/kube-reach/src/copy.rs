@@ -71,11 +71,28 @@ pub async fn stream_file_out<W: AsyncWrite + Unpin + Send>(
         let path = remote_path.to_string();
         tokio::spawn(async move { remote_checksum(&target, &path).await })
     };
-    let mut hasher = Sha256::new();
+    // Our own hash runs on its own thread, beside the stream rather than in its way; a full queue
+    // holds the stream back.
+    let (to_hash, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+    let hashing = std::thread::Builder::new()
+        .name("copy-hash".into())
+        .spawn(move || {
+            let mut hasher = Sha256::new();
+            for chunk in chunks {
+                hasher.update(&chunk);
+            }
+            hasher
+        })
+        .map_err(|e| Error::Protocol(format!("starting the hashing thread: {e}")))?;
     let streamed = exec::stream_stdout(target, &["cat", "--", remote_path], writer, |chunk| {
-        hasher.update(chunk)
+        // The thread only stops when the channel closes: a send cannot fail before that.
+        let _ = to_hash.send(chunk.to_vec());
     })
     .await;
+    drop(to_hash);
+    let hasher = hashing
+        .join()
+        .map_err(|_| Error::Protocol("the hashing thread panicked".into()))?;
     let (code, stderr, size) = match streamed {
         Ok(r) => r,
         Err(e) => {
