@@ -57,6 +57,8 @@ struct Watched {
     retry: Option<(&'static str, Instant, Instant)>,
     last_refusal: Option<&'static str>,
     netns: Option<u64>,
+    /// Usage is past the arming level: re-read every `hot_interval`, exactly on time.
+    hot: bool,
 }
 
 /// The watcher's state.
@@ -77,6 +79,8 @@ pub struct Watcher {
     conntrack_cache: HashMap<u64, (Option<u64>, Option<u64>)>,
     known_pids: std::collections::HashSet<u32>,
     namespace: crate::procs::CgroupNamespace,
+    /// Something changed since the figures were last published.
+    dirty: bool,
 }
 
 fn lock(stats: &Mutex<Stats>) -> std::sync::MutexGuard<'_, Stats> {
@@ -136,6 +140,7 @@ impl Watcher {
             conntrack_cache: HashMap::new(),
             known_pids: Default::default(),
             namespace,
+            dirty: true,
         })
     }
 
@@ -158,10 +163,13 @@ impl Watcher {
                 next_discovery = now + self.config.discovery_interval;
             }
             let now = Instant::now();
+            // Regular samples due within the slack are taken now, so cgroups found at different
+            // moments fall into step and the thread wakes once per round, not once per cgroup.
+            let slack = (self.config.sample_interval / 5).min(Duration::from_secs(2));
             let due: Vec<u64> = self
                 .watched
                 .iter()
-                .filter(|(_, w)| w.next_sample <= now)
+                .filter(|(_, w)| w.next_sample <= now + if w.hot { Duration::ZERO } else { slack })
                 .map(|(id, _)| *id)
                 .collect();
             for id in due {
@@ -339,6 +347,7 @@ impl Watcher {
                 "more cgroups than --max-cgroups; the rest are not watched"
             );
         }
+        self.dirty = true;
         let mut stats = lock(&self.stats);
         stats.watched_cgroups = self.watched.len();
         stats.watched_jvms = self.watched.values().map(|w| w.jvm_pids.len()).sum();
@@ -418,6 +427,7 @@ impl Watcher {
                 netns: members
                     .first()
                     .and_then(|p| netns_of(&self.config.proc_root, p.pid)),
+                hot: false,
             },
         );
         self.by_path.insert(path.to_string(), id);
@@ -426,6 +436,7 @@ impl Watcher {
 
     fn remove(&mut self, id: u64, why: &str) {
         if let Some(w) = self.watched.remove(&id) {
+            self.dirty = true;
             tracing::info!(cgroup = %w.path, why, "no longer watching");
             self.by_path.remove(&w.path);
             if let (Some(wd), Some(ino)) = (w.inotify_wd, &self.inotify) {
@@ -633,6 +644,7 @@ impl Watcher {
         };
         w.latest = sample;
         w.oom_kills = memory.oom_kills;
+        self.dirty = true;
         if regular {
             w.history.push(sample);
             w.last_history_push = Some(now);
@@ -670,6 +682,7 @@ impl Watcher {
             } else {
                 sample_interval
             };
+        w.hot = armed_level;
         let retry_due = w.retry.filter(|(_, _, due)| *due <= now);
         if armed_level {
             for pid in &jvm_pids {
@@ -746,6 +759,10 @@ impl Watcher {
     }
 
     fn publish(&mut self) {
+        if !std::mem::take(&mut self.dirty) {
+            lock(&self.stats).last_pass_unix_ms = unix_ms();
+            return;
+        }
         let mut series: Vec<CgroupSeries> = self
             .watched
             .values()

@@ -46,9 +46,12 @@ pub struct AgentArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub max_concurrent: usize,
     /// Bytes that must stay free on the spool's filesystem (a capture that would eat into them
-    /// is refused); also at least 5 % of it.
+    /// is refused); the larger of this and --min-free-share applies.
     #[arg(long, value_name = "BYTES", default_value = "1GiB", value_parser = parse_bytes)]
     pub min_free: u64,
+    /// Share of the spool's filesystem that must stay free.
+    #[arg(long, value_name = "PERCENT", default_value = "5%", value_parser = parse_ratio)]
+    pub min_free_share: f64,
     /// The spool never grows past this; new captures are refused instead of deleting old ones.
     #[arg(long, value_name = "BYTES", default_value = "20GiB", value_parser = parse_bytes)]
     pub spool_max: u64,
@@ -191,6 +194,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<u8> {
             dump_dir_in_target: args.dump_dir,
             max_concurrent: args.max_concurrent.max(1),
             min_free_bytes: args.min_free,
+            min_free_ratio: args.min_free_share,
             spool_max_bytes: args.spool_max,
             live_only: args.live,
             ..agent::CaptureSettings::default()
