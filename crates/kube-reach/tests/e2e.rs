@@ -364,6 +364,17 @@ async fn proc_and_cgroup_files_parsed_by_hostprobe() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_and_missing_tools_give_clear_errors() {
+    // The "image" whose `sh` prints garbage, written before any server runs: a script still open
+    // for writing while another thread forks cannot be executed (ETXTBSY), and outside /tmp, which
+    // each container's private /tmp hides.
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let fake_sh = dir.path().join("sh");
+    std::fs::write(&fake_sh, "#!/bin/bash\nhead -c 5000 /dev/urandom\n").unwrap();
+    std::fs::set_permissions(
+        &fake_sh,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let Some(env) = start(
         "garbage_and_missing_tools_give_clear_errors",
         &["notools,env.PATH=/nonexistent:exec /bin/sleep 1000"],
@@ -386,18 +397,6 @@ async fn garbage_and_missing_tools_give_clear_errors() {
     env.running.stop().await;
 
     // A container whose `sh` prints garbage instead of running the script.
-    let dir = tempfile::tempdir().unwrap();
-    let fake_sh = dir.path().join("sh");
-    std::fs::write(&fake_sh, "#!/bin/bash\nhead -c 5000 /dev/urandom\n").unwrap();
-    std::os::unix::fs::PermissionsExt::set_mode(
-        &mut std::fs::metadata(&fake_sh).unwrap().permissions(),
-        0o755,
-    );
-    std::fs::set_permissions(
-        &fake_sh,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
     let spec = format!(
         "garbage,path-prepend={}:exec /bin/sleep 1000",
         dir.path().display()
