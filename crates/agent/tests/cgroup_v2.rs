@@ -215,12 +215,20 @@ fn v2_memory_events_wake_the_agent_through_inotify() {
 
 const UNIFIED: &str = "/sys/fs/cgroup/unified";
 
-/// A cgroup in the real unified hierarchy, removed on drop.
+/// A cgroup in the real unified hierarchy, removed on drop (its processes killed first).
 struct UnifiedCgroup(PathBuf);
 
 impl Drop for UnifiedCgroup {
     fn drop(&mut self) {
         for _ in 0..100 {
+            for pid in std::fs::read_to_string(self.0.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.trim().parse::<i32>().ok())
+            {
+                // SAFETY: kill(2) of a process of our own test cgroup.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
             if std::fs::remove_dir(&self.0).is_ok() || !self.0.exists() {
                 return;
             }
