@@ -220,20 +220,7 @@ struct UnifiedCgroup(PathBuf);
 
 impl Drop for UnifiedCgroup {
     fn drop(&mut self) {
-        for _ in 0..100 {
-            for pid in std::fs::read_to_string(self.0.join("cgroup.procs"))
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| l.trim().parse::<i32>().ok())
-            {
-                // SAFETY: kill(2) of a process of our own test cgroup.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            if std::fs::remove_dir(&self.0).is_ok() || !self.0.exists() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        testkit::remove_cgroup(&self.0);
     }
 }
 

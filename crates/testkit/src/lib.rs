@@ -95,6 +95,26 @@ pub fn compile_java(test: &str, class_name: &str, source: &str) -> Option<tempfi
     Some(dir)
 }
 
+/// Remove a test's cgroup directory (v1 or v2), killing the processes still in it first; retried
+/// for up to ten seconds while they exit. Never fails: a leftover is only a leftover.
+pub fn remove_cgroup(dir: &std::path::Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let pids = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            // SAFETY: plain kill(2) of a process in the test's own cgroup.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if std::fs::remove_dir(dir).is_ok()
+            || !dir.exists()
+            || std::time::Instant::now() >= deadline
+        {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,20 +33,7 @@ struct Cgroup(PathBuf);
 
 impl Drop for Cgroup {
     fn drop(&mut self) {
-        for _ in 0..100 {
-            for pid in std::fs::read_to_string(self.0.join("cgroup.procs"))
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| l.trim().parse::<i32>().ok())
-            {
-                // SAFETY: kill(2) of a process in our own test cgroup.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            if std::fs::remove_dir(&self.0).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        testkit::remove_cgroup(&self.0);
     }
 }
 

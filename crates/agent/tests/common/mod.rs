@@ -91,18 +91,7 @@ impl TestCgroup {
 
 impl Drop for TestCgroup {
     fn drop(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let pids = std::fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default();
-            for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                // SAFETY: plain kill(2) of a process of our own test cgroup.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            if std::fs::remove_dir(&self.dir).is_ok() || Instant::now() >= deadline {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        testkit::remove_cgroup(&self.dir);
     }
 }
 
