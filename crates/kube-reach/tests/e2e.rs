@@ -9,7 +9,7 @@ use kube_reach::exec::ExecTarget;
 use kube_reach::rbac::Operation;
 use kube_reach::target::Target;
 use kube_reach::{Error, KubeOptions};
-use testcluster::{ClusterConfig, PodSpec, Running};
+use testcluster::{ClusterConfig, Running};
 
 struct Env {
     running: Running,
@@ -18,22 +18,7 @@ struct Env {
 }
 
 async fn start(test: &str, specs: &[&str], tweak: impl FnOnce(&mut ClusterConfig)) -> Option<Env> {
-    if !testkit::is_root() {
-        testkit::skip_or_fail(
-            test,
-            "the test server needs root (pid and mount namespaces)",
-        );
-        return None;
-    }
-    testkit::require_program("unshare", test)?;
-    testkit::require_program("nsenter", test)?;
-    let mut config = ClusterConfig::default();
-    for s in specs {
-        config
-            .pods
-            .extend(PodSpec::parse(s).expect("valid pod spec"));
-    }
-    tweak(&mut config);
+    let config = testcluster::test_config(test, specs, tweak)?;
     let running = testcluster::serve(config, Vec::new(), 0)
         .await
         .expect("starting the test server");

@@ -130,30 +130,43 @@ pub struct Background {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// For tests: the configuration of one pod per spec (`NAME[,key=value…]:COMMAND`), after `tweak`
+/// adjusts it; `None` (the test skips, or fails under `TRIAGE_REQUIRE_EXTERNAL=1`) without root,
+/// `unshare` or `nsenter`, which the pods' pid and mount namespaces need.
+pub fn test_config(
+    test: &str,
+    specs: &[&str],
+    tweak: impl FnOnce(&mut ClusterConfig),
+) -> Option<ClusterConfig> {
+    if !testkit::is_root() {
+        testkit::skip_or_fail(
+            test,
+            "the test server needs root (pid and mount namespaces)",
+        );
+        return None;
+    }
+    testkit::require_program("unshare", test)?;
+    testkit::require_program("nsenter", test)?;
+    let mut config = ClusterConfig::default();
+    for s in specs {
+        config
+            .pods
+            .extend(PodSpec::parse(s).expect("a valid pod spec"));
+    }
+    tweak(&mut config);
+    Some(config)
+}
+
 impl Background {
     /// For tests: start one pod per spec (`NAME[,key=value…]:COMMAND`), after `tweak` adjusts the
     /// configuration. `None` (the test skips, or fails under `TRIAGE_REQUIRE_EXTERNAL=1`) without
-    /// root or `unshare`, which the pods' pid and mount namespaces need.
+    /// root, `unshare` or `nsenter`, which the pods' pid and mount namespaces need.
     pub fn start_for_test(
         test: &str,
         specs: &[&str],
         tweak: impl FnOnce(&mut ClusterConfig),
     ) -> Option<Background> {
-        if !testkit::is_root() {
-            testkit::skip_or_fail(
-                test,
-                "the test server needs root (pid and mount namespaces)",
-            );
-            return None;
-        }
-        testkit::require_program("unshare", test)?;
-        let mut config = ClusterConfig::default();
-        for s in specs {
-            config
-                .pods
-                .extend(PodSpec::parse(s).expect("a valid pod spec"));
-        }
-        tweak(&mut config);
+        let config = test_config(test, specs, tweak)?;
         Some(Background::start(config).expect("starting the test server"))
     }
 

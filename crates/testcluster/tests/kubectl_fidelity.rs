@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use testcluster::{Background, ClusterConfig, PodSpec};
+use testcluster::Background;
 
 const KUBECTLS: &[&str] = &[
     "/usr/lib/google-cloud-sdk/bin/kubectl.1.30",
@@ -12,27 +12,14 @@ const KUBECTLS: &[&str] = &[
 ];
 
 fn start(test: &str) -> Option<Background> {
-    if !testkit::is_root() {
-        testkit::skip_or_fail(
-            test,
-            "the test server needs root (pid and mount namespaces)",
-        );
-        return None;
-    }
-    testkit::require_program("unshare", test)?;
-    testkit::require_program("nsenter", test)?;
-    let mut pods = Vec::new();
-    for spec in [
-        "shell,app=shell,tier=front:echo started; echo to-stderr >&2; head -c 300000 /dev/urandom > /tmp/data.bin; echo ready; exec sleep 1000",
-        "crasher,app=crasher,restart=Always:echo crash-run; exit 7",
-    ] {
-        pods.extend(PodSpec::parse(spec).expect("valid spec"));
-    }
-    let cluster = Background::start(ClusterConfig {
-        pods,
-        ..Default::default()
-    })
-    .expect("starting the test server");
+    let cluster = Background::start_for_test(
+        test,
+        &[
+            "shell,app=shell,tier=front:echo started; echo to-stderr >&2; head -c 300000 /dev/urandom > /tmp/data.bin; echo ready; exec sleep 1000",
+            "crasher,app=crasher,restart=Always:echo crash-run; exit 7",
+        ],
+        |_| {},
+    )?;
     // Wait for the shell pod to have written its file.
     let pid = host_pid(&cluster, "shell");
     let file = PathBuf::from(format!("/proc/{pid}/root/tmp/data.bin"));

@@ -391,7 +391,8 @@ fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is out of range"))
 }
 
-fn humanize(duration: Duration) -> String {
+/// `30s`, or `1500ms` when not a whole number of seconds.
+pub(crate) fn humanize(duration: Duration) -> String {
     if duration.subsec_nanos() == 0 {
         format!("{}s", duration.as_secs())
     } else {

@@ -429,7 +429,7 @@ async fn snapshot_one(
             warnings: vec![format!(
                 "the API reads for this pod (events, node, logs, services) did not finish within \
                  --timeout {}; only the pod object is kept",
-                humantime(timeout)
+                super::metrics::humanize(timeout)
             )],
         }
     });
@@ -438,7 +438,7 @@ async fn snapshot_one(
         Err(format!(
             "did not finish within --timeout {}: the container's exec hangs (a stuck `sh`/`cat`, \
              a frozen process or an overloaded kubelet); raise --timeout or check the container",
-            humantime(timeout)
+            super::metrics::humanize(timeout)
         ))
     });
     let (container, exec) = match exec {
@@ -470,14 +470,6 @@ async fn snapshot_one(
         exec,
         duration,
         timed_out,
-    }
-}
-
-fn humantime(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
     }
 }
 
@@ -553,7 +545,7 @@ pub fn snapshot_pod(
                 "triage: {} pods, {} at a time, each within --timeout {}",
                 pods.len(),
                 kube.parallel.max(1),
-                humantime(pod_timeout)
+                super::metrics::humanize(pod_timeout)
             );
         }
         // Unordered: a slow pod holds one slot while the others keep flowing.
@@ -676,20 +668,7 @@ pub fn default_bundle_name(target: &Target, at: jiff::Timestamp) -> PathBuf {
         Target::DaemonSet(n) => format!("ds-{n}"),
         Target::Selector(_) => "selector".to_string(),
     };
-    let name: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    PathBuf::from(format!(
-        "triage-{name}-{}.tar.zst",
-        at.strftime("%Y%m%dT%H%M%SZ")
-    ))
+    PathBuf::from(sink::artifact_name("triage", &name, at, "tar.zst"))
 }
 
 /// Every pod object seen (targets and their siblings), deduplicated by namespace/name.
