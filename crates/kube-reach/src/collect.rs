@@ -8,6 +8,7 @@
 //! `warnings` and the others go on.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use futures_util::AsyncReadExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -46,17 +47,27 @@ pub struct CollectCache {
     lists: tokio::sync::Mutex<BTreeMap<String, SharedList>>,
 }
 
+/// Objects shared between the pods of a run: each pod keeps references, not copies (200 pods
+/// holding copies of a 200-pod list would be 40,000 objects).
+pub type Shared = Arc<Value>;
+
 /// One list, fetched once by whichever pod asks first (the error message when it failed).
-type SharedList = std::sync::Arc<tokio::sync::OnceCell<Result<Vec<Value>, String>>>;
+type SharedList = Arc<tokio::sync::OnceCell<Result<Arc<Vec<Shared>>, String>>>;
 
 impl CollectCache {
-    async fn get<F, Fut>(&self, key: String, fetch: F) -> Result<Vec<Value>, String>
+    async fn get<F, Fut>(&self, key: String, fetch: F) -> Result<Arc<Vec<Shared>>, String>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Vec<Value>, String>>,
     {
         let cell = self.lists.lock().await.entry(key).or_default().clone();
-        cell.get_or_init(fetch).await.clone()
+        cell.get_or_init(|| async {
+            fetch()
+                .await
+                .map(|list| Arc::new(list.into_iter().map(Arc::new).collect()))
+        })
+        .await
+        .clone()
     }
 }
 
@@ -96,8 +107,9 @@ pub struct PodData {
     pub pod: Value,
     /// Controller chain objects (ReplicaSet, Deployment, …), nearest first.
     pub owners: Vec<Value>,
-    /// Other pods of the same controller (for digest drift), this one included.
-    pub siblings: Vec<Value>,
+    /// Other pods of the same controller (for digest drift), this one included; shared with
+    /// the other pods of the run.
+    pub siblings: Vec<Shared>,
     pub events: Vec<Value>,
     /// The node: name, labels, conditions, nodeInfo (versions), capacity/allocatable.
     pub node: Option<Value>,
@@ -185,8 +197,8 @@ pub async fn collect_pod_cached(
                 })
                 .await
             {
-                Ok(mut rs) => {
-                    let rs = rs.remove(0);
+                Ok(rs) => {
+                    let rs = (*rs[0]).clone();
                     let parent = rs["metadata"]["ownerReferences"]
                         .as_array()
                         .and_then(|o| {
@@ -201,7 +213,7 @@ pub async fn collect_pod_cached(
                             .get(format!("deploy/{ns}/{p}"), || get_value(d_api, p.clone()))
                             .await
                         {
-                            Ok(mut d) => data.owners.push(d.remove(0)),
+                            Ok(d) => data.owners.push((*d[0]).clone()),
                             Err(e) => data.warnings.push(format!("deployment {p}: {e}")),
                         }
                     }
@@ -217,12 +229,13 @@ pub async fn collect_pod_cached(
         {
             Ok(all) => {
                 data.siblings = all
-                    .into_iter()
+                    .iter()
                     .filter(|p| {
                         p["metadata"]["ownerReferences"]
                             .as_array()
                             .is_some_and(|o| o.iter().any(|o| o["uid"] == owner.uid.as_str()))
                     })
+                    .cloned()
                     .collect();
             }
             Err(e) => data.warnings.push(format!(
@@ -252,8 +265,8 @@ pub async fn collect_pod_cached(
             })
             .await
         {
-            Ok(mut n) => {
-                let v = n.remove(0);
+            Ok(n) => {
+                let v = &n[0];
                 data.node = Some(serde_json::json!({
                     "metadata": {"name": v["metadata"]["name"], "labels": v["metadata"]["labels"], "creationTimestamp": v["metadata"]["creationTimestamp"]},
                     "status": {"conditions": v["status"]["conditions"], "nodeInfo": v["status"]["nodeInfo"],
@@ -272,11 +285,11 @@ pub async fn collect_pod_cached(
         .await
     {
         Ok(all) => {
-            for svc in all {
+            for svc in all.iter() {
                 let selector: BTreeMap<String, String> =
                     serde_json::from_value(svc["spec"]["selector"].clone()).unwrap_or_default();
                 if labels_selected(&selector, &labels) {
-                    data.services.push(svc);
+                    data.services.push((**svc).clone());
                 }
             }
         }
@@ -289,7 +302,7 @@ pub async fn collect_pod_cached(
             .await
         {
             Ok(all) => {
-                for slice in all {
+                for slice in all.iter() {
                     let member = slice["endpoints"].as_array().is_some_and(|eps| {
                         eps.iter().any(|e| {
                             e["targetRef"]["kind"] == "Pod"
@@ -297,7 +310,7 @@ pub async fn collect_pod_cached(
                         })
                     });
                     if member {
-                        data.endpoint_slices.push(slice);
+                        data.endpoint_slices.push((**slice).clone());
                     }
                 }
             }
@@ -309,12 +322,12 @@ pub async fn collect_pod_cached(
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), ns);
     match cache.get(format!("pdbs/{ns}"), || list_values(pdbs)).await {
         Ok(all) => {
-            for pdb in all {
+            for pdb in all.iter() {
                 let match_labels: BTreeMap<String, String> =
                     serde_json::from_value(pdb["spec"]["selector"]["matchLabels"].clone())
                         .unwrap_or_default();
                 if labels_selected(&match_labels, &labels) {
-                    data.pdbs.push(pdb);
+                    data.pdbs.push((**pdb).clone());
                 }
             }
         }

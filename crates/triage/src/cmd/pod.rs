@@ -675,7 +675,7 @@ pub fn default_bundle_name(target: &Target, at: jiff::Timestamp) -> PathBuf {
 fn pod_list(snapshots: &[PodSnapshot]) -> serde_json::Value {
     let mut seen = std::collections::BTreeMap::new();
     for s in snapshots {
-        for p in std::iter::once(&s.data.pod).chain(s.data.siblings.iter()) {
+        for p in std::iter::once(&s.data.pod).chain(s.data.siblings.iter().map(|p| &**p)) {
             let key = format!(
                 "{}/{}",
                 p["metadata"]["namespace"].as_str().unwrap_or(""),
