@@ -29,6 +29,7 @@ pub mod config;
 pub mod copy;
 pub mod ephemeral;
 pub mod exec;
+pub mod largefile;
 pub mod portforward;
 pub mod procfs;
 pub mod rbac;

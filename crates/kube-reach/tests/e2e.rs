@@ -408,35 +408,55 @@ async fn garbage_and_missing_tools_give_clear_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_out_is_verified_and_tampering_is_caught() {
     let dir = tempfile::tempdir().unwrap();
-    // An image whose sha256sum lies, and one without sha256sum.
-    let liar = dir.path().join("liar");
-    let nosum = dir.path().join("nosum");
-    std::fs::create_dir_all(&liar).unwrap();
-    std::fs::create_dir_all(&nosum).unwrap();
-    std::fs::write(
-        liar.join("sha256sum"),
-        format!("#!/bin/sh\necho {} \"$2\"\n", "0".repeat(64)),
-    )
-    .unwrap();
-    std::fs::write(
-        nosum.join("sha256sum"),
-        "#!/bin/sh\necho 'sha256sum: not found' >&2; exit 127\n",
-    )
-    .unwrap();
-    for f in [liar.join("sha256sum"), nosum.join("sha256sum")] {
-        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    }
-    let liar_spec = format!(
-        "liar,path-prepend={}:echo x > /tmp/f; exec sleep 1000",
-        liar.display()
+    // Images (PATH prefixes) whose checksum programs lie or are missing: `openssl` is asked
+    // first, `sha256sum` when the image has no `openssl`.
+    let fake_bin = |name: &str, programs: &[(&str, String)]| {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for (program, script) in programs {
+            let f = d.join(program);
+            std::fs::write(&f, script).unwrap();
+            std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+        }
+        d
+    };
+    let missing = |p: &str| format!("#!/bin/sh\necho '{p}: not found' >&2; exit 127\n");
+    let zeros = "0".repeat(64);
+    let liar = fake_bin(
+        "liar",
+        &[("openssl", format!("#!/bin/sh\necho {zeros} \"*$4\"\n"))],
     );
-    let nosum_spec = format!(
-        "nosum,path-prepend={}:echo x > /tmp/f; exec sleep 1000",
-        nosum.display()
+    let coreutils_liar = fake_bin(
+        "cliar",
+        &[
+            ("openssl", missing("openssl")),
+            ("sha256sum", format!("#!/bin/sh\necho {zeros} \"$2\"\n")),
+        ],
+    );
+    let coreutils = fake_bin("coreutils", &[("openssl", missing("openssl"))]);
+    let nosum = fake_bin(
+        "nosum",
+        &[
+            ("openssl", missing("openssl")),
+            ("sha256sum", missing("sha256sum")),
+        ],
+    );
+    let spec = |name: &str, bin: &std::path::Path| {
+        format!(
+            "{name},path-prepend={}:echo x > /tmp/f; exec sleep 1000",
+            bin.display()
+        )
+    };
+    let (liar_spec, cliar_spec, coreutils_spec, nosum_spec) = (
+        spec("liar", &liar),
+        spec("cliar", &coreutils_liar),
+        spec("coreutils", &coreutils),
+        spec("nosum", &nosum),
     );
     let Some(env) = start(
         "copy_out_is_verified_and_tampering_is_caught",
-        &[SHELL, &liar_spec, &nosum_spec],
+        &[SHELL, &liar_spec, &cliar_spec, &coreutils_spec, &nosum_spec],
         |_| {},
     )
     .await
@@ -481,13 +501,28 @@ async fn copy_out_is_verified_and_tampering_is_caught() {
             .contains("partial"))
     );
 
-    let t = ExecTarget::new(client.clone(), &ns, "liar", "main");
-    env.wait_file("liar", "/tmp/f", 2).await;
-    let err = kube_reach::copy::copy_file_out(&t, "/tmp/f", &dir.path().join("liar.out"))
+    // A pod whose checksum program lies is caught, whichever program it is.
+    for pod in ["liar", "cliar"] {
+        let t = ExecTarget::new(client.clone(), &ns, pod, "main");
+        env.wait_file(pod, "/tmp/f", 2).await;
+        let out = dir.path().join(format!("{pod}.out"));
+        let err = kube_reach::copy::copy_file_out(&t, "/tmp/f", &out)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Verification(_)), "{pod}: {err}");
+        assert!(!out.exists(), "{pod}");
+    }
+    // Without openssl, coreutils' sha256sum verifies the copy.
+    let t = ExecTarget::new(client.clone(), &ns, "coreutils", "main");
+    env.wait_file("coreutils", "/tmp/f", 2).await;
+    let copied = kube_reach::copy::copy_file_out(&t, "/tmp/f", &dir.path().join("cu.out"))
         .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Verification(_)), "{err}");
-    assert!(!dir.path().join("liar.out").exists());
+        .unwrap();
+    assert_eq!(
+        copied.verification,
+        kube_reach::copy::Verification::Verified
+    );
+    assert_eq!(std::fs::read(dir.path().join("cu.out")).unwrap(), b"x\n");
 
     let t = ExecTarget::new(client, &ns, "nosum", "main");
     env.wait_file("nosum", "/tmp/f", 2).await;

@@ -499,7 +499,7 @@ fn heapdump_in_pod(target: &str, args: &HeapdumpArgs) -> anyhow::Result<u8> {
     };
     let verified = match &dump.dump.verification {
         kube_reach::copy::Verification::Verified => {
-            "verified against the pod's sha256sum".to_string()
+            "verified against the sha256 computed in the pod".to_string()
         }
         kube_reach::copy::Verification::Unverified(why) => format!("not verified: {why}"),
     };
