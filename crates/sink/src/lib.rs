@@ -6,7 +6,8 @@
 //! size) for object stores. Nothing half-written ever claims success: a failed multipart upload is
 //! aborted, a failed local write deletes its temporary file. [`deliver`] retries a failed upload
 //! with backoff by reopening the source, and when it finally fails keeps a complete local copy and
-//! says where.
+//! says where. On S3 every part also carries its sha256 (`x-amz-checksum-sha256`), so the server
+//! itself refuses a part that arrived different from what was read.
 //!
 //! Credentials stay with the process running triage: they come from the environment handed in
 //! ([`Env`], filtered by the `AWS_` / `GOOGLE_` / `AZURE_` prefixes) or from the identity
@@ -189,6 +190,11 @@ impl Destination {
                         builder = builder.with_config(config_key, v);
                     }
                 }
+                // Every part carries its sha256 for the server to check (S3 rejects a part that
+                // arrives different), unless the environment chose another algorithm.
+                if !env.has("AWS_CHECKSUM_ALGORITHM") {
+                    builder = builder.with_checksum_algorithm(object_store::aws::Checksum::SHA256);
+                }
                 if !env.has("AWS_ACCESS_KEY_ID")
                     && !env.has("AWS_WEB_IDENTITY_TOKEN_FILE")
                     && !env.has("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
@@ -358,7 +364,7 @@ impl Default for UploadOptions {
     fn default() -> Self {
         Self {
             chunk_size: 16 << 20,
-            max_concurrency: 2,
+            max_concurrency: 3,
             attempts: 3,
             backoff: Duration::from_secs(1),
             progress: None,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sha2::Digest;
 use sink::{Delivery, Destination, Env, RetrySettings, UploadOptions, deliver, write_stream};
-use testkit::servers::{http, start_azurite, start_moto};
+use testkit::servers::{http, http_request, start_azurite, start_moto};
 
 fn s3_env(port: u16) -> Env {
     Env::from_pairs(testkit::servers::s3_env(port))
@@ -65,6 +65,28 @@ fn s3_multipart_upload_roundtrip() {
     assert_eq!(status, 200);
     assert_eq!(body.len(), data.len());
     assert!(body == data, "the object's bytes differ from what was sent");
+    // Every part went with its sha256 for the server to check: the object's composite checksum
+    // is the sha256 of the parts' sha256s, computed here from the data.
+    let (status, head, _) = http_request(
+        moto.port,
+        "HEAD",
+        "/dumps/heaps/heap-a.hprof",
+        &[("x-amz-checksum-mode", "ENABLED")],
+    );
+    assert_eq!(status, 200, "{head}");
+    let mut parts = sha2::Sha256::new();
+    for part in data.chunks(5 << 20) {
+        parts.update(sha2::Sha256::digest(part));
+    }
+    use base64::Engine;
+    let composite = base64::engine::general_purpose::STANDARD.encode(parts.finalize());
+    assert!(
+        head.to_ascii_lowercase().contains(&format!(
+            "x-amz-checksum-sha256: {}",
+            composite.to_ascii_lowercase()
+        )),
+        "expected composite sha256 {composite} in\n{head}"
+    );
     // Never overwrite.
     let again = rt()
         .block_on(write_stream(&dest, "heap-a.hprof", &b"x"[..], &options))

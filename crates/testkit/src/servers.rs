@@ -95,9 +95,25 @@ pub fn start_azurite(test: &str) -> Option<Server> {
 /// A raw HTTP/1.1 request to a local test server (moto does not check signatures by default):
 /// the status code and the body.
 pub fn http(port: u16, method: &str, path: &str) -> (u16, Vec<u8>) {
+    let (status, _, body) = http_request(port, method, path, &[]);
+    (status, body)
+}
+
+/// Like [`http`], with extra request headers; returns the status, the response head (status
+/// line and headers, as text) and the body.
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, Vec<u8>) {
     let mut stream =
         TcpStream::connect(("127.0.0.1", port)).expect("connecting to the test server");
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n{extra}\r\n")
         .expect("sending the request");
     let mut response = Vec::new();
     stream
@@ -114,7 +130,8 @@ pub fn http(port: u16, method: &str, path: &str) -> (u16, Vec<u8>) {
         .position(|w| w == b"\r\n\r\n")
         .map(|p| p + 4)
         .unwrap_or(response.len());
-    (status, response[body_start..].to_vec())
+    let head = String::from_utf8_lossy(&response[..body_start]).into_owned();
+    (status, head, response[body_start..].to_vec())
 }
 
 /// The environment that points the S3 client at a local moto server.
