@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Upload throughput to a local S3-compatible server (moto), same 1 GiB file, side by side:
-#   triage's upload path (crates/sink/examples/upload.rs: write_stream, 16 MiB parts, 3 in flight,
+#   triage's upload path (crates/sink/examples/upload.rs: write_stream, 16 MiB parts, 2 in flight,
 #   each part with x-amz-checksum-sha256)
 #   vs `aws s3 cp` (python -m awscli: 8 MiB parts, 10 in flight by default).
 # Needs: moto_server (pip install 'moto[server,s3]'), awscli (pip install awscli).

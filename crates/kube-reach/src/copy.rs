@@ -69,7 +69,7 @@ pub async fn stream_file_out<W: AsyncWrite + Unpin + Send>(
     check_remote_path(remote_path)?;
     // Our own hash runs on its own thread, beside the stream rather than in its way; a full queue
     // holds the stream back.
-    let (to_hash, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+    let (to_hash, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
     let (digest_tx, digest_rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("copy-hash".into())

@@ -1,5 +1,5 @@
 //! Upload one local file to a destination the way every triage upload goes (`write_stream` with
-//! the default [`sink::UploadOptions`]: 16 MiB multipart parts, three in flight, on S3 each part
+//! the default [`sink::UploadOptions`]: 16 MiB multipart parts, two in flight, on S3 each part
 //! with its sha256 for the server to check, and the sha256 of the whole computed on the way). Used
 //! by `bench/sink/run.sh` to compare with `aws s3 cp` on the same file and server.
 //!

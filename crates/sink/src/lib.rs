@@ -364,7 +364,7 @@ impl Default for UploadOptions {
     fn default() -> Self {
         Self {
             chunk_size: 16 << 20,
-            max_concurrency: 3,
+            max_concurrency: 2,
             attempts: 3,
             backoff: Duration::from_secs(1),
             progress: None,
