@@ -23,11 +23,11 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGIO
 python3 -m awscli s3 mb s3://bench >/dev/null
 head -c 1073741824 /dev/urandom > "$WORK/big.bin"
 echo "== upload of a 1 GiB file to moto ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)) =="
-for round in 1 2; do
+for round in 1 2 3; do
   echo "-- round $round"
-  /usr/bin/time -f "aws s3 cp: %e s elapsed, max RSS %M KiB" \
+  /usr/bin/time -f "aws s3 cp: %e s elapsed (user %U s, sys %S s), max RSS %M KiB" \
     python3 -m awscli s3 cp --only-show-errors "$WORK/big.bin" "s3://bench/aws-$round.bin" 2>&1
-  /usr/bin/time -f "triage upload path: %e s elapsed, max RSS %M KiB" \
+  /usr/bin/time -f "triage upload path: %e s elapsed (user %U s, sys %S s), max RSS %M KiB" \
     "$BIN" "$WORK/big.bin" "s3://bench/triage-$round/" 2>&1
   python3 -m awscli s3 rm --only-show-errors "s3://bench/aws-$round.bin"
   python3 -m awscli s3 rm --only-show-errors --recursive "s3://bench/triage-$round/"
