@@ -25,8 +25,6 @@ use std::task::{Context, Poll, ready};
 const ALIGN: usize = 4096;
 /// Bytes gathered before one direct write.
 const BLOCK: usize = 8 << 20;
-/// Chunks queued between the stream and the writer thread.
-const QUEUE: usize = 16;
 
 /// A sequential writer of a new file, direct I/O where the filesystem allows it.
 pub struct LargeFileWriter {
@@ -89,8 +87,40 @@ impl LargeFileWriter {
         self.len() == 0
     }
 
-    /// Append `data`.
+    /// Append `data`. An aligned run of whole blocks (what [`ThreadWriter`] hands over) goes to
+    /// the device as it is; anything else is gathered into the writer's own block first.
     pub fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
+        if self.direct
+            && self.filled == 0
+            && data.len() % ALIGN == 0
+            && (data.as_ptr() as usize) % ALIGN == 0
+        {
+            while !data.is_empty() {
+                match self.file.write(data) {
+                    Ok(0) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "the device accepted no more bytes",
+                        ));
+                    }
+                    Ok(n) => {
+                        self.written += n as u64;
+                        data = &data[n..];
+                        if n % ALIGN != 0 {
+                            // A short write broke the alignment: the rest goes buffered.
+                            self.clear_direct()?;
+                            break;
+                        }
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                        self.clear_direct()?;
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         while !data.is_empty() {
             let room = BLOCK - self.filled;
             let n = room.min(data.len());
@@ -178,9 +208,67 @@ impl LargeFileWriter {
     }
 }
 
+/// A block of the pool [`ThreadWriter`] fills: `BLOCK_BYTES` at an `ALIGN`ed address, so a full
+/// block goes to the device as it is.
+struct Block {
+    buf: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+/// Size of a pool block, and how many blocks exist at most (the writer's memory: 16 MiB).
+const BLOCK_BYTES: usize = 4 << 20;
+const POOL: usize = 4;
+
+impl Block {
+    fn new() -> Block {
+        let buf = vec![0u8; BLOCK_BYTES + ALIGN];
+        let start = buf.as_ptr().align_offset(ALIGN);
+        Block { buf, start, len: 0 }
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.start + self.len]
+    }
+
+    fn push(&mut self, data: &[u8]) -> usize {
+        let n = (BLOCK_BYTES - self.len).min(data.len());
+        let at = self.start + self.len;
+        self.buf[at..at + n].copy_from_slice(&data[..n]);
+        self.len += n;
+        n
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == BLOCK_BYTES
+    }
+}
+
+/// Where the writing thread takes its blocks from: the stream, or the hashing thread.
+enum Source {
+    Stream(tokio::sync::mpsc::Receiver<Block>),
+    Hashed(std::sync::mpsc::Receiver<Block>),
+}
+
+impl Source {
+    fn next(&mut self) -> Option<Block> {
+        match self {
+            Source::Stream(rx) => rx.blocking_recv(),
+            Source::Hashed(rx) => rx.recv().ok(),
+        }
+    }
+}
+
 /// A [`LargeFileWriter`] on its own thread, fed through an `AsyncWrite`.
+///
+/// Bytes are copied once, into aligned blocks of a small pool; a full block goes to the hashing
+/// thread (when asked for) and then to the writing thread, which writes it to the device directly
+/// and hands it back.
 pub struct ThreadWriter {
-    tx: tokio_util::sync::PollSender<Vec<u8>>,
+    tx: tokio_util::sync::PollSender<Block>,
+    free: tokio::sync::mpsc::Receiver<Block>,
+    made: usize,
+    current: Option<Block>,
     thread: Option<std::thread::JoinHandle<io::Result<File>>>,
 }
 
@@ -190,8 +278,10 @@ impl ThreadWriter {
         Self::start(writer, None)
     }
 
-    /// Like [`ThreadWriter::spawn`], also computing the sha256 of everything written; it is sent
-    /// on `digest` once every byte is written (dropped unsent when writing fails).
+    /// Like [`ThreadWriter::spawn`], also computing the sha256 of everything written, on a thread
+    /// of its own; it is sent on `digest` once the queue is closed and every byte hashed (dropped
+    /// unsent when writing failed first). [`ThreadWriter::finish`] reports whether the writing
+    /// succeeded.
     pub fn spawn_hashing(
         writer: LargeFileWriter,
         digest: tokio::sync::oneshot::Sender<[u8; 32]>,
@@ -204,30 +294,66 @@ impl ThreadWriter {
         digest: Option<tokio::sync::oneshot::Sender<[u8; 32]>>,
     ) -> io::Result<ThreadWriter> {
         use sha2::Digest;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(QUEUE);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Block>(POOL);
+        let (free_tx, free) = tokio::sync::mpsc::channel::<Block>(POOL);
+        // Hashing and writing are two stages on two threads: a direct write waits for the
+        // device, and the next block is hashed meanwhile.
+        let source = match digest {
+            Some(digest) => {
+                let (to_write, hashed) = std::sync::mpsc::sync_channel::<Block>(POOL);
+                let mut rx = rx;
+                std::thread::Builder::new()
+                    .name("copy-hash".into())
+                    .spawn(move || {
+                        let mut hasher = sha2::Sha256::new();
+                        while let Some(block) = rx.blocking_recv() {
+                            hasher.update(block.data());
+                            if to_write.send(block).is_err() {
+                                // The writer failed: its error is what `finish` reports.
+                                return;
+                            }
+                        }
+                        let _ = digest.send(hasher.finalize().into());
+                    })?;
+                Source::Hashed(hashed)
+            }
+            None => Source::Stream(rx),
+        };
         let thread = std::thread::Builder::new()
             .name("copy-write".into())
             .spawn(move || {
-                let mut hasher = digest.as_ref().map(|_| sha2::Sha256::new());
-                while let Some(chunk) = rx.blocking_recv() {
-                    if let Some(h) = &mut hasher {
-                        h.update(&chunk);
-                    }
-                    writer.write(&chunk)?;
+                let mut source = source;
+                while let Some(mut block) = source.next() {
+                    writer.write(block.data())?;
+                    block.len = 0;
+                    // At most POOL blocks exist: the queue back always has room.
+                    let _ = free_tx.try_send(block);
                 }
-                let file = writer.finish()?;
-                if let (Some(h), Some(tx)) = (hasher, digest) {
-                    let _ = tx.send(h.finalize().into());
-                }
-                Ok(file)
+                writer.finish()
             })?;
         Ok(ThreadWriter {
             tx: tokio_util::sync::PollSender::new(tx),
+            free,
+            made: 0,
+            current: None,
             thread: Some(thread),
         })
     }
 
+    /// Hand the current block to the thread, when there is one with data.
+    fn poll_send_current(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.current.as_ref().is_none_or(|b| b.len == 0) {
+            return Poll::Ready(Ok(()));
+        }
+        if ready!(self.tx.poll_reserve(cx)).is_err() {
+            return Poll::Ready(Err(writer_stopped()));
+        }
+        let block = self.current.take().expect("checked above");
+        Poll::Ready(self.tx.send_item(block).map_err(|_| writer_stopped()))
+    }
+
     /// Close the queue, wait for the last write and return the file (or the write's error).
+    /// Bytes still in the current block are dropped: shut the writer down first to keep them.
     pub async fn finish(mut self) -> io::Result<File> {
         self.tx.close();
         let thread = self.thread.take().expect("finish runs once");
@@ -250,26 +376,49 @@ fn writer_stopped() -> io::Error {
 
 impl tokio::io::AsyncWrite for ThreadWriter {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if ready!(self.tx.poll_reserve(cx)).is_err() {
-            return Poll::Ready(Err(writer_stopped()));
+        let this = self.get_mut();
+        // A block left full by the last call goes first: nothing of `buf` is taken before it.
+        if this.current.as_ref().is_some_and(Block::is_full) {
+            ready!(this.poll_send_current(cx))?;
         }
-        match self.tx.send_item(buf.to_vec()) {
-            Ok(()) => Poll::Ready(Ok(buf.len())),
-            Err(_) => Poll::Ready(Err(writer_stopped())),
+        if this.current.is_none() {
+            let block = match this.free.try_recv() {
+                Ok(b) => b,
+                Err(_) if this.made < POOL => {
+                    this.made += 1;
+                    Block::new()
+                }
+                Err(_) => match ready!(this.free.poll_recv(cx)) {
+                    Some(b) => b,
+                    None => return Poll::Ready(Err(writer_stopped())),
+                },
+            };
+            this.current = Some(block);
         }
+        let block = this.current.as_mut().expect("set above");
+        let n = block.push(buf);
+        if block.is_full() {
+            // Sent now if the queue has room, else by the next call or the shutdown.
+            if let Poll::Ready(Err(e)) = this.poll_send_current(cx) {
+                return Poll::Ready(Err(e));
+            }
+        }
+        Poll::Ready(Ok(n))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // Queued chunks are the writer thread's: `finish` waits for them.
+        // Queued blocks are the writer thread's: `finish` waits for them.
         Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.tx.close();
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_send_current(cx))?;
+        this.tx.close();
         Poll::Ready(Ok(()))
     }
 }
@@ -352,20 +501,32 @@ mod tests {
     async fn the_thread_writer_delivers_every_chunk_in_order() {
         use tokio::io::AsyncWriteExt;
         let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-        let path = dir.path().join("t");
-        let data = pattern(20 << 20 | 777, 3);
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let mut w =
-            ThreadWriter::spawn_hashing(LargeFileWriter::create(&path).unwrap(), tx).unwrap();
-        for c in data.chunks(300_001) {
-            w.write_all(c).await.unwrap();
+        // Whole aligned blocks go to the device directly, the tail through the writer's buffer;
+        // with and without the hashing stage.
+        for (i, len) in [20 << 20 | 777, 8 << 20, 5].into_iter().enumerate() {
+            for hashing in [true, false] {
+                let path = dir.path().join(format!("t{i}-{hashing}"));
+                let data = pattern(len, i as u64 + 3);
+                let file = LargeFileWriter::create(&path).unwrap();
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let mut w = if hashing {
+                    ThreadWriter::spawn_hashing(file, tx).unwrap()
+                } else {
+                    ThreadWriter::spawn(file).unwrap()
+                };
+                for c in data.chunks(300_001) {
+                    w.write_all(c).await.unwrap();
+                }
+                w.shutdown().await.unwrap();
+                if hashing {
+                    use sha2::Digest;
+                    let digest = rx.await.unwrap();
+                    assert_eq!(digest, <[u8; 32]>::from(sha2::Sha256::digest(&data)));
+                }
+                let file = w.finish().await.unwrap();
+                assert_eq!(file.metadata().unwrap().len(), data.len() as u64);
+                assert!(std::fs::read(&path).unwrap() == data, "{}", path.display());
+            }
         }
-        w.shutdown().await.unwrap();
-        let digest = rx.await.unwrap();
-        let file = w.finish().await.unwrap();
-        assert_eq!(file.metadata().unwrap().len(), data.len() as u64);
-        assert!(std::fs::read(&path).unwrap() == data);
-        use sha2::Digest;
-        assert_eq!(digest, <[u8; 32]>::from(sha2::Sha256::digest(&data)));
     }
 }
