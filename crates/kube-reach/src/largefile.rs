@@ -427,17 +427,7 @@ impl tokio::io::AsyncWrite for ThreadWriter {
 mod tests {
     use super::*;
 
-    fn pattern(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
+    use testkit::pattern_bytes as pattern;
 
     fn write_in_pieces(path: &Path, data: &[u8], piece: usize, try_direct: bool) -> bool {
         let mut w = LargeFileWriter::open(path, try_direct).unwrap();

@@ -21,18 +21,7 @@ fn quick_retry() -> RetrySettings {
     }
 }
 
-/// Deterministic pseudo-random bytes (incompressible, so nothing is accidentally deduplicated).
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use testkit::pattern_bytes as pattern;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

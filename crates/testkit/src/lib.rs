@@ -115,6 +115,20 @@ pub fn remove_cgroup(dir: &std::path::Path) {
     }
 }
 
+/// Deterministic pseudo-random bytes (xorshift): incompressible, so nothing is accidentally
+/// deduplicated or compressed away, and the same for the same seed.
+pub fn pattern_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
