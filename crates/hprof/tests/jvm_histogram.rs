@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use hprof::{HistogramOptions, LayoutSource};
+use hprof::{HistogramOptions, Layout, LayoutSource};
 
 const PROGRAM: &str = r#"
 import java.util.*;
@@ -137,6 +137,48 @@ fn check_layout(test: &str, flags: &[&str], expect_reference_bytes: u32, class_d
         "only {} classes compared",
         jvm_histogram.len()
     );
+
+    // An explicit layout overrides the inferred one: the right one gives the same answer, the
+    // wrong one changes the sizes of objects holding references (HashMap$Node: 4 references).
+    let inferred = ours.layout.layout;
+    let wrong = if inferred.reference_bytes == 4 {
+        Layout::UNCOMPRESSED_OOPS
+    } else {
+        Layout::COMPRESSED
+    };
+    let node_of = |layout: Layout| {
+        let h = hprof::histogram_of_path(
+            &dump,
+            &HistogramOptions {
+                layout: Some(layout),
+                ..Default::default()
+            },
+        )
+        .expect("parsing the dump with an explicit layout");
+        assert_eq!(h.layout.source, LayoutSource::Override);
+        assert_eq!(h.layout.layout, layout);
+        let row = h
+            .entries
+            .iter()
+            .find(|e| e.class == "java.util.HashMap$Node")
+            .map(|e| (e.instances, e.shallow_bytes))
+            .expect("HashMap$Node in the histogram");
+        (row, h.entries)
+    };
+    let (right_node, right_entries) = node_of(inferred);
+    assert_eq!(right_entries, ours.entries);
+    let jvm_node = jvm_histogram["java.util.HashMap$Node"];
+    assert_eq!(right_node, jvm_node);
+    let (wrong_node, _) = node_of(wrong);
+    assert_eq!(wrong_node.0, jvm_node.0);
+    // 32 bytes per node with compressed oops, 40 without.
+    let (per_node_right, per_node_wrong) = if inferred.reference_bytes == 4 {
+        (32, 40)
+    } else {
+        (40, 32)
+    };
+    assert_eq!(right_node.1, jvm_node.0 * per_node_right);
+    assert_eq!(wrong_node.1, jvm_node.0 * per_node_wrong);
 }
 
 #[test]

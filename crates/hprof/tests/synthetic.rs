@@ -120,7 +120,10 @@ fn dominators_match_brute_force_definition() {
 
 /// Holder -> byte[50] and a 1000-node linked list: retained sizes known by construction.
 fn known_dump(id_size: u32) -> Vec<u8> {
-    let mut w = DumpWriter::new(id_size);
+    known_dump_in(DumpWriter::new(id_size))
+}
+
+fn known_dump_in(mut w: DumpWriter) -> Vec<u8> {
     w.class(0x10, "java/lang/Object", 0, &[], &[]);
     w.class(0x20, "Holder", 0x10, &[("payload", OBJECT)], &[]);
     w.class(0x30, "Node", 0x10, &[("next", OBJECT), ("id", INT)], &[]);
@@ -166,6 +169,74 @@ fn retained_sizes_known_by_construction() {
         // The class holds both through statics but the JNI global also roots the holder.
         assert_eq!(doms.immediate_dominator(head), Some(main));
         assert_eq!(doms.immediate_dominator(holder), None);
+    }
+}
+
+#[test]
+fn hprof_versions_and_identifier_sizes_give_the_same_answers() {
+    let row = |h: &hprof::Histogram, class: &str| {
+        h.entries
+            .iter()
+            .find(|e| e.class == class)
+            .map(|e| (e.instances, e.shallow_bytes))
+    };
+    for (format, segmented) in [
+        ("JAVA PROFILE 1.0.1", false),
+        ("JAVA PROFILE 1.0.2", true),
+        ("JAVA PROFILE 1.0.3", true),
+    ] {
+        for id_size in [4, 8] {
+            let what = format!("{format}, {id_size}-byte ids");
+            let bytes = known_dump_in(DumpWriter::with_format(id_size, format, segmented));
+            let h = histogram_of(&bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(h.parse.header.format, format, "{what}");
+            assert_eq!(h.parse.header.id_size, id_size, "{what}");
+            assert!(!h.parse.truncated, "{what}");
+            assert!(
+                h.parse.warnings.kept.is_empty(),
+                "{what}: {:?}",
+                h.parse.warnings.kept
+            );
+            let heap_record = if segmented {
+                "HEAP_DUMP_SEGMENT"
+            } else {
+                "HEAP_DUMP"
+            };
+            assert!(
+                h.parse
+                    .records
+                    .iter()
+                    .any(|&(name, n)| name == heap_record && n == 1),
+                "{what}: {:?}",
+                h.parse.records
+            );
+            // Without addresses to infer from, 8-byte ids mean 64-bit HotSpot with compressed
+            // oops (header 12) and 4-byte ids a 32-bit JVM (header 8, byte[] header 12).
+            let expected = if id_size == 8 {
+                [
+                    ("Holder", (1, 16)),
+                    ("Node", (1000, 24_000)),
+                    ("byte[]", (1, 72)),
+                ]
+            } else {
+                [
+                    ("Holder", (1, 16)),
+                    ("Node", (1000, 16_000)),
+                    ("byte[]", (1, 64)),
+                ]
+            };
+            for (class, want) in expected {
+                assert_eq!(row(&h, class), Some(want), "{what}: {class}");
+            }
+            assert_eq!(h.total_instances, 1002 + 4, "{what}");
+
+            let graph = graph_of(&bytes);
+            let doms = Dominators::compute(&graph).unwrap();
+            let head = graph.ordinal(0x2000).unwrap();
+            assert_eq!(doms.retained_bytes(head), 24 * 1000, "{what}");
+            let holder = graph.ordinal(0x1000).unwrap();
+            assert_eq!(doms.retained_bytes(holder), 16 + 72, "{what}");
+        }
     }
 }
 

@@ -186,6 +186,38 @@ fn analyze_heap_dump_end_to_end() {
     b.sort_by_key(key);
     assert_eq!(a, b);
 
+    // The inferred layout can be overridden: without compressed oops the holder's one reference
+    // takes 8 bytes (12 + 8 -> 24), and the layout is reported as given.
+    let forced = json(&[
+        "analyze",
+        dump_s,
+        "--json",
+        "--only",
+        "histogram",
+        "--compressed-oops",
+        "off",
+    ]);
+    let forced_holder = forced["histogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["class"] == "CliHeapProgram$Holder")
+        .cloned()
+        .expect("holder in the forced histogram");
+    assert_eq!(forced_holder["instances"], 1);
+    assert_eq!(forced_holder["shallow_bytes"], 24);
+    let out = triage(&[
+        "analyze",
+        dump_s,
+        "--only",
+        "histogram",
+        "--compressed-oops",
+        "off",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("given on the command line"), "{text}");
+
     // Compressed dumps give the same answer.
     let zst = dir.path().join("cli.hprof.zst");
     std::fs::write(

@@ -8,6 +8,10 @@ pub struct DumpWriter {
     segment: Vec<u8>,
     next_symbol: u64,
     next_serial: u32,
+    /// HEAP_DUMP_SEGMENT (0x1C, 1.0.2) or one HEAP_DUMP (0x0C, the 1.0.1 form).
+    heap_tag: u8,
+    /// Whether `finish` writes HEAP_DUMP_END (segmented dumps only).
+    end_record: bool,
 }
 
 pub const OBJECT: u8 = 2;
@@ -17,7 +21,14 @@ pub const LONG: u8 = 11;
 
 impl DumpWriter {
     pub fn new(id_size: u32) -> Self {
-        let mut out = b"JAVA PROFILE 1.0.2\0".to_vec();
+        Self::with_format(id_size, "JAVA PROFILE 1.0.2", true)
+    }
+
+    /// A dump with the given format string; `segmented` false writes the heap as one HEAP_DUMP
+    /// record without HEAP_DUMP_END, as HPROF 1.0.1 writers do.
+    pub fn with_format(id_size: u32, format: &str, segmented: bool) -> Self {
+        let mut out = format.as_bytes().to_vec();
+        out.push(0);
         out.extend_from_slice(&id_size.to_be_bytes());
         out.extend_from_slice(&0u32.to_be_bytes());
         out.extend_from_slice(&1_700_000_000u32.to_be_bytes());
@@ -27,6 +38,8 @@ impl DumpWriter {
             segment: Vec::new(),
             next_symbol: 0x1000_0000,
             next_serial: 1,
+            heap_tag: if segmented { 0x1C } else { 0x0C },
+            end_record: segmented,
         }
     }
 
@@ -176,13 +189,15 @@ impl DumpWriter {
     pub fn flush_segment(&mut self) {
         if !self.segment.is_empty() {
             let seg = std::mem::take(&mut self.segment);
-            self.record(0x1C, &seg);
+            self.record(self.heap_tag, &seg);
         }
     }
 
     pub fn finish(mut self) -> Vec<u8> {
         self.flush_segment();
-        self.record(0x2C, &[]);
+        if self.end_record {
+            self.record(0x2C, &[]);
+        }
         self.out
     }
 }
