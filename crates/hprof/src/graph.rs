@@ -198,8 +198,10 @@ impl IdIndex {
         if id < self.min {
             return None;
         }
-        let bucket = ((id - self.min) >> self.shift) as usize;
-        if bucket + 1 >= self.directory.len() {
+        // Ids far above the largest one (a corrupt reference) give a bucket past the directory;
+        // compare without adding to it, so such an id cannot overflow.
+        let bucket = usize::try_from((id - self.min) >> self.shift).ok()?;
+        if bucket >= self.directory.len().saturating_sub(1) {
             return None;
         }
         let lo = self.directory[bucket] as usize;

@@ -525,6 +525,27 @@ fn references_to_missing_objects_and_cycles() {
 }
 
 #[test]
+fn a_reference_near_the_top_of_the_id_space_is_dangling_not_a_panic() {
+    // Two objects with adjacent ids from 0 make the id index use one id per bucket; a root naming
+    // the largest id then lands far past the directory (found by cargo fuzz).
+    let mut w = DumpWriter::new(8);
+    w.class(0, "java/lang/Object", 0, &[], &[]);
+    w.instance(1, 0, &[]);
+    w.root_unknown(1);
+    w.root_unknown(u64::MAX);
+    w.root_unknown(u64::MAX - 1);
+    let bytes = w.finish();
+    let g = hprof::build_graph(&bytes[..], None, &GraphOptions::default()).unwrap();
+    assert_eq!(g.node_count(), 2);
+    assert!(g.ordinal(1).is_some());
+    assert_eq!(g.ordinal(u64::MAX), None);
+    assert_eq!(g.ordinal(u64::MAX - 1), None);
+    let doms = Dominators::compute(&g).unwrap();
+    assert_eq!(doms.retained_bytes(g.ordinal(1).unwrap()), 16);
+    hprof::fuzz_entry(&bytes);
+}
+
+#[test]
 fn mutated_dumps_never_panic() {
     let seeds: Vec<Vec<u8>> = vec![known_dump(8), known_dump(4), random_graph(9, 60, 8).0];
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
