@@ -656,13 +656,17 @@ fn duplicate_strings(graph: &HeapGraph, options: &ReportOptions) -> Vec<Duplicat
     // hash -> (strings, distinct arrays, a string ordinal, string bytes, array bytes)
     struct Group {
         strings: u64,
-        arrays: Vec<u32>,
+        /// Distinct backing arrays: strings made with `new String(s)` share one.
+        arrays: u64,
+        first_array: u32,
         example: u32,
         string_bytes: u64,
         array_bytes: u64,
         length: u32,
     }
     let mut groups: HashMap<u64, Group> = HashMap::new();
+    // One bit per node: has this array been counted already (it has one hash, so one group)?
+    let mut counted = vec![0u64; graph.node_count().div_ceil(64)];
     for &(s, value) in &graph.strings.strings {
         let Some(array) = graph.ordinal(value) else {
             continue;
@@ -673,23 +677,25 @@ fn duplicate_strings(graph: &HeapGraph, options: &ReportOptions) -> Vec<Duplicat
         let Some(h) = hash_of(array) else { continue };
         let g = groups.entry(h).or_insert(Group {
             strings: 0,
-            arrays: Vec::new(),
+            arrays: 0,
+            first_array: array,
             example: s,
             string_bytes: graph.shallow_bytes(s),
             array_bytes: graph.shallow_bytes(array),
             length: graph.length(array),
         });
         g.strings += 1;
-        if g.arrays.len() < 64 && !g.arrays.contains(&array) {
-            g.arrays.push(array);
+        let (word, bit) = (array as usize / 64, 1u64 << (array % 64));
+        if counted[word] & bit == 0 {
+            counted[word] |= bit;
+            g.arrays += 1;
         }
     }
     let mut dups: Vec<(u64, &Group)> = groups
         .values()
         .filter(|g| g.strings > 1)
         .map(|g| {
-            let wasted =
-                (g.strings - 1) * g.string_bytes + (g.arrays.len() as u64 - 1) * g.array_bytes;
+            let wasted = (g.strings - 1) * g.string_bytes + (g.arrays - 1) * g.array_bytes;
             (wasted, g)
         })
         .collect();
@@ -699,7 +705,8 @@ fn duplicate_strings(graph: &HeapGraph, options: &ReportOptions) -> Vec<Duplicat
         .map(|(wasted, g)| {
             let preview = string_value(graph, g.example, 80)
                 .unwrap_or_else(|| "<content not available>".into());
-            let is_char = graph.classes.classes[graph.class_of(g.arrays[0]) as usize].array_element
+            let is_char = graph.classes.classes[graph.class_of(g.first_array) as usize]
+                .array_element
                 == Some(BasicType::Char);
             let coder = if is_char {
                 None

@@ -167,6 +167,10 @@ fn analyze_heap_dump_end_to_end() {
         })
         .expect("the duplicated names are reported");
     assert_eq!(d["count"], 1000);
+    // Each of the 1000 strings has its own byte[17] (16 + 17 -> 40 bytes; every concatenation
+    // made a new array): keeping one copy frees 999 strings of 24 bytes and 999 arrays.
+    assert_eq!(d["length"], 17);
+    assert_eq!(d["wasted_bytes"], 999 * 24 + 999 * 40);
     assert!(
         full["threads"]
             .as_array()
