@@ -271,6 +271,7 @@ impl BundleWriter {
     /// Write the manifest, complete the archive and move it to its final name.
     pub fn finish(mut self) -> Result<PathBuf> {
         self.manifest.finished_at = jiff::Timestamp::now().to_string();
+        self.filter_manifest_text();
         let manifest = serde_json::to_vec_pretty(&self.manifest).map_err(|source| Error::Json {
             what: MANIFEST_NAME.to_string(),
             source,
@@ -310,6 +311,39 @@ impl BundleWriter {
                 source: e.error,
             })?;
         Ok(self.final_path.clone())
+    }
+
+    /// The manifest's free text (target, collector errors, notes) comes from the command line and
+    /// the target too (a URL with a password, an error quoting it): it goes through the filter
+    /// like every member. What it replaces counts in the totals (the manifest has no file entry).
+    fn filter_manifest_text(&mut self) {
+        let Some(filter) = self.filter.as_mut() else {
+            return;
+        };
+        let manifest = &mut self.manifest;
+        let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+        let mut clean = |text: &mut String| {
+            let out = filter.filter(MANIFEST_NAME, text.as_bytes());
+            if out.counts.is_empty() {
+                return;
+            }
+            *text = String::from_utf8_lossy(&out.bytes).into_owned();
+            for (rule, count) in out.counts {
+                *totals.entry(rule).or_default() += count;
+            }
+        };
+        clean(&mut manifest.target);
+        for record in &mut manifest.collectors {
+            if let Some(error) = record.error.as_mut() {
+                clean(error);
+            }
+        }
+        for note in &mut manifest.notes {
+            clean(note);
+        }
+        for (rule, count) in totals {
+            *manifest.redaction.totals.entry(rule).or_default() += count;
+        }
     }
 
     /// The manifest as it stands (collectors and files so far).

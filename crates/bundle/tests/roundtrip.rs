@@ -215,6 +215,13 @@ fn filter_applies_to_text_and_json_not_binary() {
     let path = dir.path().join("f.tar.zst");
     let mut writer = BundleWriter::create(&path, "host", started()).unwrap();
     writer.set_filter(Box::new(Upper));
+    writer.record_collector(bundle::CollectorRecord {
+        name: "probe".into(),
+        status: bundle::CollectorStatus::Failed,
+        error: Some("got no".into()),
+        duration_ms: 1,
+    });
+    writer.note("Ok");
     writer.add_text("t", b"abc").unwrap();
     writer.add_json("j", &"xy").unwrap();
     writer
@@ -235,7 +242,13 @@ fn filter_applies_to_text_and_json_not_binary() {
     assert_eq!(reader.read_member("b").unwrap(), b"raw");
     let manifest = reader.manifest().unwrap();
     assert_eq!(manifest.file("t").unwrap().redactions["lowercase"], 3);
-    assert_eq!(manifest.redaction.totals["lowercase"], 5);
+    // The manifest's own free text is filtered too: target, collector errors, notes (the
+    // collector's name is not: it is ours); their counts are in the totals only.
+    assert_eq!(manifest.target, "HOST");
+    assert_eq!(manifest.collectors[0].error.as_deref(), Some("GOT NO"));
+    assert_eq!(manifest.collectors[0].name, "probe");
+    assert_eq!(manifest.notes, ["OK"]);
+    assert_eq!(manifest.redaction.totals["lowercase"], 3 + 2 + 4 + 5 + 1);
     assert!(manifest.redaction.enabled);
     assert!(reader.verify().unwrap().is_clean());
 }

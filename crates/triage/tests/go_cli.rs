@@ -490,3 +490,109 @@ fn go_profile_gives_up_on_a_body_that_never_ends() {
     );
     drop(server);
 }
+
+/// A pprof server behind basic auth is named with its password in the URL: the bundle (summary,
+/// top tables, the manifest's target) and triage's own output never show it, the profiles
+/// themselves are kept as they came and marked sensitive, and `--no-redact` says so in red.
+#[test]
+fn go_profile_bundle_redacts_a_password_in_the_source_url() {
+    const TEST: &str = "go_profile_bundle_redacts_a_password_in_the_source_url";
+    let Some(app) = GoApp::start(TEST, 50) else {
+        return;
+    };
+    // Differs on every run, so no fixed string can make the test pass.
+    let password = format!(
+        "Pw{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos()
+            ^ u128::from(std::process::id())
+    );
+    let source = format!("http://pprof:{password}@{}", app.addr);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bundle_path = dir.path().join("capture.tar.zst");
+    let run = triage(&[
+        "go",
+        "profile",
+        &source,
+        "--heap",
+        "--goroutine",
+        "--out",
+        bundle_path.to_str().expect("utf-8"),
+    ]);
+    assert!(bundle_path.exists(), "no bundle: {}", stderr(&run));
+    assert!(
+        !run.stderr
+            .windows(password.len())
+            .any(|w| w == password.as_bytes())
+            && !run
+                .stdout
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
+        "the password is in triage's output: {}",
+        stderr(&run)
+    );
+    let stream = zstd::decode_all(std::fs::File::open(&bundle_path).expect("bundle"))
+        .expect("a zstd stream");
+    assert!(
+        !stream
+            .windows(password.len())
+            .any(|w| w == password.as_bytes()),
+        "the password is in the bundle"
+    );
+    let reader = bundle::BundleReader::open(&bundle_path).expect("a readable bundle");
+    let manifest = reader.manifest().expect("manifest");
+    assert!(manifest.redaction.enabled);
+    assert!(
+        manifest.target.contains("[REDACTED:") && manifest.target.contains(&app.addr),
+        "target {:?}",
+        manifest.target
+    );
+    assert!(
+        manifest.redaction.totals.values().sum::<u64>() >= 3,
+        "the target and each profile's URL in summary.json: {:?}",
+        manifest.redaction.totals
+    );
+    let summary = String::from_utf8(
+        reader
+            .read_member("go/pprof/summary.json")
+            .expect("summary"),
+    )
+    .expect("utf-8");
+    assert!(summary.contains("[REDACTED:"), "{summary}");
+    let goroutine = manifest
+        .file("go/pprof/goroutine.pb.gz")
+        .expect("the goroutine profile was captured");
+    // Stored as it came (gzip, untouched by the filter) and marked sensitive.
+    assert!(goroutine.sensitive && goroutine.redactions.is_empty());
+    assert!(
+        reader
+            .read_member("go/pprof/goroutine.pb.gz")
+            .expect("profile")
+            .starts_with(&[0x1f, 0x8b])
+    );
+
+    // --no-redact: the warning, in red, on stderr and in the manifest.
+    let raw_path = dir.path().join("raw.tar.zst");
+    let run = triage(&[
+        "go",
+        "profile",
+        &source,
+        "--heap",
+        "--no-redact",
+        "--out",
+        raw_path.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        stderr(&run).contains("\x1b[31mwarning: REDACTION WAS DISABLED"),
+        "{}",
+        stderr(&run)
+    );
+    let manifest = bundle::BundleReader::open(&raw_path)
+        .expect("bundle")
+        .manifest()
+        .expect("manifest");
+    assert!(!manifest.redaction.enabled);
+    assert!(manifest.redaction.warning.is_some());
+}

@@ -69,6 +69,9 @@ pub struct ProfileArgs {
     pub insecure_skip_verify: bool,
     #[command(flatten)]
     pub kube: super::pod::KubeArgs,
+    /// Bundles only: the text members (summaries, top tables) and the manifest are redacted.
+    #[command(flatten)]
+    pub redact: super::redaction::RedactFlags,
 }
 
 pub fn run(command: GoCommand) -> anyhow::Result<u8> {
@@ -181,11 +184,15 @@ fn profile(args: ProfileArgs) -> anyhow::Result<u8> {
     if out.exists() {
         bail!("{} already exists; choose another --out", out.display());
     }
+    // Built before anything is fetched, so a bad --redact-regex fails at once. The source URL
+    // may carry a password (http://user:pass@host:6060): it is shown redacted.
+    let redactor = args.redact.redactor()?;
     let wanted = wanted_profiles(&args);
     let max_bytes = args.max_profile_mib.saturating_mul(1 << 20);
     eprintln!(
-        "triage: fetching {} from {base} concurrently",
-        wanted.iter().map(|w| w.name).collect::<Vec<_>>().join(", ")
+        "triage: fetching {} from {} concurrently",
+        wanted.iter().map(|w| w.name).collect::<Vec<_>>().join(", "),
+        super::redaction::redact_text(redactor.as_deref(), &base)
     );
     let (base, results) = if from_pod {
         fetch_from_pod(&args, &wanted, max_bytes)?
@@ -239,7 +246,11 @@ fn profile(args: ProfileArgs) -> anyhow::Result<u8> {
                 files.push((file, bytes, text));
             }
             Err(err) => {
-                eprintln!("triage: {:<12} FAILED: {err:#}", w.name);
+                eprintln!(
+                    "triage: {:<12} FAILED: {}",
+                    w.name,
+                    super::redaction::redact_text(redactor.as_deref(), &format!("{err:#}"))
+                );
                 captured.push(Captured {
                     name: w.name,
                     url,
@@ -261,7 +272,7 @@ fn profile(args: ProfileArgs) -> anyhow::Result<u8> {
     });
 
     if as_bundle {
-        write_bundle(&out, &base, started_at, &files, &captured, &index)?;
+        write_bundle(&out, &base, started_at, &files, &captured, &index, redactor)?;
     } else {
         write_directory(&out, &files, &index)?;
     }
@@ -403,9 +414,13 @@ fn write_bundle(
     files: &[(String, Vec<u8>, Option<String>)],
     captured: &[Captured],
     index: &serde_json::Value,
+    redactor: Option<Arc<redact::Redactor>>,
 ) -> anyhow::Result<()> {
     let mut writer = bundle::BundleWriter::create(out, base, started_at)
         .with_context(|| format!("creating the bundle {}", out.display()))?;
+    // Profiles are binary (stored as they came, marked sensitive); the summaries, top tables and
+    // the manifest (its target is the source URL) are redacted.
+    super::redaction::install(redactor, &mut writer);
     for c in captured {
         writer.record_collector(bundle::manifest::CollectorRecord {
             name: format!("go/pprof/{}", c.name),

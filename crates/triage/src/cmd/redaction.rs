@@ -69,17 +69,28 @@ impl RedactFlags {
         &self,
         writer: &mut bundle::BundleWriter,
     ) -> anyhow::Result<Option<Arc<redact::Redactor>>> {
-        match self.redactor()? {
-            Some(redactor) => {
-                writer.set_filter(Box::new(RedactFilter(redactor.clone())));
-                Ok(Some(redactor))
-            }
-            None => {
-                writer.set_redaction_disabled(UNREDACTED_WARNING);
-                eprintln!("\x1b[31mwarning: {UNREDACTED_WARNING}\x1b[0m");
-                Ok(None)
-            }
+        let redactor = self.redactor()?;
+        install(redactor.clone(), writer);
+        Ok(redactor)
+    }
+}
+
+/// Configure `writer` with a redactor built earlier (`None`: `--no-redact`, with its warning).
+pub fn install(redactor: Option<Arc<redact::Redactor>>, writer: &mut bundle::BundleWriter) {
+    match redactor {
+        Some(redactor) => writer.set_filter(Box::new(RedactFilter(redactor))),
+        None => {
+            writer.set_redaction_disabled(UNREDACTED_WARNING);
+            eprintln!("\x1b[31mwarning: {UNREDACTED_WARNING}\x1b[0m");
         }
+    }
+}
+
+/// `text` as it may be shown or stored: redacted when a redactor is in force.
+pub fn redact_text(redactor: Option<&redact::Redactor>, text: &str) -> String {
+    match redactor {
+        Some(r) => String::from_utf8_lossy(&r.redact_bytes(text.as_bytes()).bytes).into_owned(),
+        None => text.to_string(),
     }
 }
 
