@@ -189,6 +189,110 @@ fn a_32_mib_line_streams_in_bounded_memory() {
     );
 }
 
+/// Peak resident memory of this process so far, in bytes (`VmHWM`).
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("a VmHWM line")
+        * 1024
+}
+
+/// Counts what it is given and searches it for needles across write boundaries, holding only
+/// the last few bytes.
+struct SearchingSink {
+    bytes: u64,
+    tail: Vec<u8>,
+    needles: Vec<(Vec<u8>, u64)>,
+}
+
+impl io::Write for SearchingSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let keep = self.tail.len();
+        self.tail.extend_from_slice(buf);
+        for (needle, found) in &mut self.needles {
+            // Matches that end inside the new bytes only, so none is counted twice.
+            let from = keep.saturating_sub(needle.len() - 1);
+            *found +=
+                memchr::memmem::find_iter(&self.tail[from..], needle.as_slice()).count() as u64;
+        }
+        let cut = self.tail.len().saturating_sub(64);
+        self.tail.drain(..cut);
+        self.bytes += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The issue's own case: one 1 GiB line, default limits, secrets in its middle and at its end.
+/// Everything comes out (nothing dropped), both secrets are redacted, the report says the line
+/// was over-long, and the process's peak memory grows by far less than the line.
+#[test]
+fn a_1_gib_line_with_secrets_streams_in_bounded_memory() {
+    const HALF: usize = 512 << 20;
+    let secret = b"S3cretInAGigabyteLine";
+    let planted = |n: u8| format!(" password={}{n} ", String::from_utf8_lossy(secret)).into_bytes();
+    let (first, second) = (planted(1), planted(2));
+    let input = Generated {
+        remaining: HALF,
+        counter: 0,
+        largest_read: 0,
+    }
+    .chain(&first[..])
+    .chain(Generated {
+        remaining: HALF,
+        counter: 0,
+        largest_read: 0,
+    })
+    .chain(&second[..]);
+    let before = peak_rss();
+    let mut sink = SearchingSink {
+        bytes: 0,
+        tail: Vec::new(),
+        needles: vec![
+            (secret.to_vec(), 0),
+            (b"password=[REDACTED:password-assignment]".to_vec(), 0),
+        ],
+    };
+    let report = Redactor::default()
+        .redact_stream(input, &mut sink)
+        .expect("streams");
+    let grown = peak_rss().saturating_sub(before);
+    assert_eq!(
+        report.bytes_in,
+        (2 * HALF + first.len() + second.len()) as u64
+    );
+    assert_eq!(report.counts.get("password-assignment"), Some(&2));
+    assert_eq!(sink.needles[0].1, 0, "a secret survived");
+    assert_eq!(
+        sink.needles[1].1, 2,
+        "both secrets redacted where they stood"
+    );
+    assert_eq!(
+        sink.bytes, report.bytes_out,
+        "everything written is accounted for"
+    );
+    assert!(sink.bytes >= 2 * HALF as u64, "nothing dropped");
+    assert_eq!(report.long_lines, 1);
+    assert!(
+        report
+            .note()
+            .expect("a note")
+            .contains("longer than the line limit"),
+        "{:?}",
+        report.note()
+    );
+    assert!(
+        grown < 64 << 20,
+        "peak memory grew by {} MiB for a 1 GiB line",
+        grown >> 20
+    );
+}
+
 struct CountingSink(u64);
 
 impl io::Write for CountingSink {
