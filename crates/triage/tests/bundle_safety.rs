@@ -357,3 +357,82 @@ fn an_unredacted_bundle_says_so_to_every_reader() {
         );
     }
 }
+
+/// `--tokenize`, `--redact-regex` and `--redact-rules` through the real binary: the same password
+/// gets the same token in every member it appears in (one key for the whole bundle), the key is
+/// nowhere in the bundle, and the user's rules are applied and credited by their names.
+#[test]
+fn tokenize_and_user_rules_apply_across_the_whole_bundle() {
+    let password = format!("Tk{}", random_token(16));
+    let order_id = format!("ORD-{}", random_token(10).to_uppercase());
+    let internal = format!("intl-{}", random_token(12).to_lowercase());
+    let script = format!("sleep 60; : --db-password={password} order={order_id} host={internal}");
+    let mut victim = Command::new("sh")
+        .args(["-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the process with planted secrets");
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.txt");
+    std::fs::write(&rules, format!("literal internal-host {internal}\n")).unwrap();
+    let path = dir.path().join("t.tar.zst");
+    let target = format!("pid:{}", victim.id());
+    let out = triage(&[
+        "snapshot",
+        &target,
+        "--cpu-sample",
+        "0",
+        "--jvm-timeout",
+        "0",
+        "--tokenize",
+        "--redact-regex",
+        "ORD-[A-Z0-9]{10}",
+        "--redact-rules",
+        rules.to_str().unwrap(),
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    let _ = victim.kill();
+    let _ = victim.wait();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stream = zstd::decode_all(std::fs::File::open(&path).unwrap()).unwrap();
+    for secret in [&password, &order_id, &internal] {
+        assert!(!find(&stream, secret.as_bytes()), "{secret} in the bundle");
+    }
+    let reader = bundle::BundleReader::open(&path).unwrap();
+    let manifest = reader.manifest().unwrap();
+    assert_eq!(manifest.redaction.mode, "tokenize");
+    for rule in ["user-regex-1", "internal-host", "password-assignment"] {
+        assert!(
+            manifest.redaction.totals.get(rule).copied().unwrap_or(0) >= 1,
+            "{rule} not credited: {:?}",
+            manifest.redaction.totals
+        );
+    }
+    // The password's token: one value, found in more than one member.
+    let marker = b"--db-password=[REDACTED:password-assignment:";
+    let mut tokens = std::collections::BTreeSet::new();
+    let mut members = 0;
+    for info in reader.list().unwrap() {
+        if info.path == bundle::MANIFEST_NAME {
+            continue;
+        }
+        let data = reader.read_member(&info.path).unwrap();
+        let mut found = false;
+        let mut rest = &data[..];
+        while let Some(at) = rest.windows(marker.len()).position(|w| w == marker) {
+            let token = &rest[at + marker.len()..];
+            let end = token.iter().position(|&b| b == b']').expect("closing ]");
+            tokens.insert(token[..end].to_vec());
+            found = true;
+            rest = &token[end..];
+        }
+        members += usize::from(found);
+    }
+    assert!(members >= 2, "the password appears in {members} member(s)");
+    assert_eq!(tokens.len(), 1, "one token for one password: {tokens:?}");
+    let token = tokens.into_iter().next().unwrap();
+    assert_eq!(token.len(), 12, "12 hex digits");
+    assert!(token.iter().all(u8::is_ascii_hexdigit));
+}
