@@ -179,6 +179,63 @@ fn analyze_heap_dump_end_to_end() {
             .any(|t| t["name"] == "main")
     );
 
+    // The stored analysis goes into the HTML report of a bundle of this machine, without the dump.
+    let stored = dir.path().join("heap.json");
+    std::fs::write(&stored, serde_json::to_vec(&full).unwrap()).unwrap();
+    let bundle = dir.path().join("host.tar.zst");
+    let out = triage(&[
+        "snapshot",
+        "--cpu-sample",
+        "0",
+        "--out",
+        bundle.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = dir.path().join("report.html");
+    let out = triage(&[
+        "analyze",
+        bundle.to_str().unwrap(),
+        "--html",
+        report.to_str().unwrap(),
+        "--heap-analysis",
+        stored.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(&report).unwrap();
+    let holder_id = h["object_id"].as_str().unwrap();
+    assert!(
+        page.contains(&format!("CliHeapProgram$Holder @ {holder_id}")),
+        "the holder is not among the report's dominators"
+    );
+    let summary = &full["summary"];
+    let objects: u64 = ["instances", "object_arrays", "primitive_arrays", "classes"]
+        .iter()
+        .map(|k| summary[k].as_u64().unwrap())
+        .sum();
+    let grouped = |n: u64| {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push('\u{202f}');
+            }
+            out.push(c);
+        }
+        out
+    };
+    assert!(
+        page.contains(&format!(" in {} objects of ", grouped(objects))),
+        "the report's object count is not the dump's {objects}"
+    );
+
     // The shallow pass alone gives the same histogram, without a graph.
     let shallow = json(&["analyze", dump_s, "--json", "--only", "histogram"]);
     assert_eq!(shallow["analysis"], "histogram");

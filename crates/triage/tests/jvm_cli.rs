@@ -511,6 +511,21 @@ fn snapshot_of_a_process_tree_records_its_jvm_diagnostics() {
     assert_eq!(marker["instances"], MARKERS);
     let verify = run(&["bundle", "verify", bundle_path.to_str().unwrap()]);
     assert!(verify.status.success(), "{}", text(&verify.stderr));
+    // The HTML report of the bundle shows the JVM's class histogram.
+    let report = dir.path().join("report.html");
+    let out = run(&[
+        "analyze",
+        bundle_path.to_str().unwrap(),
+        "--html",
+        report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let page = std::fs::read_to_string(&report).expect("the report was written");
+    assert!(
+        page.contains(&format!("jvm/{pid}/class_histogram.json"))
+            && page.contains("<td class=\"path\">TriageMarker</td>"),
+        "the report has no heap section with the class histogram"
+    );
     // Nothing left behind in the JVM's private /tmp.
     let leftovers: Vec<String> = jvm::list_dir(Path::new(&format!("/proc/{pid}/root/tmp")))
         .into_iter()

@@ -192,7 +192,8 @@ impl HeapSection {
             total_bytes: u64_field(v, &["total_bytes", "total_shallow_bytes", "heap_bytes"])
                 .or_else(|| u64_field(summary, &["heap_bytes", "total_bytes", "reachable_bytes"])),
             total_objects: u64_field(v, &["total_objects", "objects", "total_instances"])
-                .or_else(|| u64_field(summary, &["objects", "total_objects"])),
+                .or_else(|| u64_field(summary, &["objects", "total_objects"]))
+                .or_else(|| hprof_object_count(summary)),
             histogram,
             dominators,
         })
@@ -276,6 +277,17 @@ pub fn parse_folded_line(line: &str) -> Option<FoldedStack> {
     })
 }
 
+/// Objects in a `triage.heap/v1` summary, which counts instances, object arrays, primitive arrays
+/// and class objects separately; `None` unless it has the instance count.
+fn hprof_object_count(summary: &Value) -> Option<u64> {
+    let instances = u64_field(summary, &["instances"])?;
+    let others = ["object_arrays", "primitive_arrays", "classes"]
+        .iter()
+        .map(|k| u64_field(summary, &[k]).unwrap_or(0))
+        .fold(0u64, u64::saturating_add);
+    Some(instances.saturating_add(others))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,14 +304,15 @@ mod tests {
         assert_eq!(heap.histogram[0].retained_bytes, Some(600));
         assert_eq!(heap.dominators[0].retained_bytes, 900);
         assert!(HeapSection::from_json("h", &serde_json::json!({"x": 1})).is_none());
-        // The shape `triage analyze X.hprof --json` prints.
-        let v = serde_json::json!({"schema": "triage.heap/v1", "summary": {"heap_bytes": 5000, "objects": 70},
+        // The shape `triage analyze X.hprof --json` prints: objects counted by kind.
+        let v = serde_json::json!({"schema": "triage.heap/v1", "summary": {"heap_bytes": 5000,
+                "instances": 50, "object_arrays": 5, "primitive_arrays": 15, "classes": 9},
             "histogram": [{"class": "java.lang.String", "instances": 40, "shallow_bytes": 960}],
             "dominators": [{"object_id": "0x7f00", "class": "java.util.HashMap", "shallow_bytes": 48, "retained_bytes": 4000, "retained_percent": 80.0}]});
         let heap = HeapSection::from_json("h", &v).unwrap();
         assert_eq!(
             (heap.total_bytes, heap.total_objects),
-            (Some(5000), Some(70))
+            (Some(5000), Some(79))
         );
         assert_eq!(heap.dominators[0].name, "java.util.HashMap @ 0x7f00");
     }

@@ -356,11 +356,15 @@ fn wanted(name: &str) -> bool {
         || is_analysis_member(name)
 }
 
-/// Stored heap or profile analyses (`…heap….json`, `…profile….json`, `….folded`).
+/// Stored heap or profile analyses (`…heap….json`, `…profile….json`, `….folded`) and the JVM
+/// class histograms of a process snapshot (`jvm/PID/class_histogram.json`).
 fn is_analysis_member(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     (lower.ends_with(".json")
-        && (lower.contains("heap") || lower.contains("profile") || lower.contains("pprof"))
+        && (lower.contains("heap")
+            || lower.contains("histogram")
+            || lower.contains("profile")
+            || lower.contains("pprof"))
         && !lower.contains("summary"))
         || lower.ends_with(".folded")
 }
