@@ -384,6 +384,52 @@ fn newer_schema_and_missing_collector_are_said_precisely() {
 }
 
 #[test]
+fn older_schema_without_later_sections_is_said_and_the_rest_analysed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut snap = snapshot_value("snapshot-busy-node.json");
+    // An older writer: no conntrack or kernel-log collectors yet.
+    snap["schema"] = "triage.snapshot/v0".into();
+    let map = snap.as_object_mut().unwrap();
+    map.remove("conntrack");
+    map.remove("kernel_log");
+    let collectors: Vec<serde_json::Value> = snap["collectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] != "conntrack" && c["name"] != "kernel_log")
+        .cloned()
+        .collect();
+    snap["collectors"] = collectors.into();
+    let bundle = write_snapshot_bundle(dir.path(), "v0.tar.zst", &snap, 1000);
+    let doc = analyze_json(&bundle);
+    let notes: Vec<&str> = doc["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("triage.snapshot/v0, older than triage.snapshot/v1")),
+        "{notes:?}"
+    );
+    let skipped: Vec<&str> = doc["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    for id in ["CT-USAGE", "CT-DROP", "CT-DMESG-FULL"] {
+        assert!(skipped.contains(&id), "{id} not skipped: {skipped:?}");
+        assert!(!ids(&doc).contains(&id.to_string()), "{id} raised");
+    }
+    // What the older snapshot has is analysed as usual.
+    assert!(ids(&doc).contains(&"CG-MEM-WS-LIMIT".to_string()));
+    assert!(ids(&doc).contains(&"N-DISK".to_string()));
+}
+
+#[test]
 fn html_report_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = write_snapshot_bundle(

@@ -210,6 +210,65 @@ time.sleep(120)
         "{source}"
     );
     assert!(source.ends_with("/memory.usage_in_bytes"), "{source}");
+
+    // The end of `triage snapshot` itself: findings in the text and in the JSON, and --fail-on.
+    let snap = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_triage"))
+            .args([
+                "snapshot",
+                &format!("pid:{pid}"),
+                "--no-bundle",
+                "--cpu-sample",
+                "0",
+            ])
+            .args(args)
+            .output()
+            .expect("running triage snapshot")
+    };
+    let out = snap(&[]);
+    assert_eq!(out.status.code(), Some(0), "no --fail-on: exit 0");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let findings_at = text.find("FINDINGS  ").expect("a FINDINGS section");
+    let ours = text[findings_at..]
+        .find("CRIT  CG-MEM-WS-LIMIT")
+        .expect("the crit finding after the FINDINGS header");
+    assert!(
+        text[findings_at + ours..].contains("memory.usage_in_bytes"),
+        "the finding's evidence names its source: {text}"
+    );
+    let out = snap(&["--json", "--fail-on", "crit"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "--fail-on crit with a crit finding"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("snapshot JSON");
+    let crit: Vec<_> = findings(&doc, "CG-MEM-WS-LIMIT")
+        .into_iter()
+        .filter(|f| f["severity"] == "crit")
+        .filter(|f| {
+            f["subject"]
+                .as_str()
+                .unwrap_or("")
+                .contains("triage-live-mem")
+        })
+        .collect();
+    assert_eq!(crit.len(), 1, "{}", doc["findings"]);
+    let severities: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["severity"].as_str().unwrap())
+        .collect();
+    let rank = |s: &str| match s {
+        "crit" => 0,
+        "warn" => 1,
+        _ => 2,
+    };
+    assert!(
+        severities.windows(2).all(|w| rank(w[0]) <= rank(w[1])),
+        "most severe first: {severities:?}"
+    );
 }
 
 #[test]
