@@ -303,6 +303,20 @@ pub fn read_cgroups(
     if unreachable > 0 {
         src.warn(format!("{unreachable} cgroup paths lie outside the mounted hierarchies (cgroup namespace?) and were not read"));
     }
+    // A controller mounted nowhere leaves its half of every cgroup null: say so once, here,
+    // rather than let the nulls look like "no limit".
+    if !membership.is_empty() {
+        for (controller, what) in [
+            ("memory", "memory limits, usage and OOM kills"),
+            ("cpu", "CPU quotas and throttling"),
+        ] {
+            if v1(controller).is_none() && !v2_has(controller) {
+                src.warn(format!(
+                    "the {controller} cgroup controller is not mounted (no cgroup v1 `{controller}` hierarchy in /proc/self/mountinfo, and the cgroup2 mount does not list it in cgroup.controllers): {what} are unknown for every cgroup; mount the controller to see them"
+                ));
+            }
+        }
+    }
     if pending.len() >= src.limits().max_cgroups {
         src.warn(format!(
             "more than {} cgroups; the rest were not read",
