@@ -122,6 +122,43 @@ fn abandoned_writer_leaves_nothing() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
+/// While a bundle is being written only a `.partial` file exists beside the destination; the
+/// final name appears, complete, at `finish`.
+#[test]
+fn written_under_a_temporary_name_and_renamed_when_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let final_path = dir.path().join("b.tar.zst");
+    let names = || -> Vec<String> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let mut writer = BundleWriter::create(&final_path, "host", started()).unwrap();
+    writer
+        .add_text("raw/proc/meminfo", &vec![b'x'; 4 << 20])
+        .unwrap();
+    let during = names();
+    assert_eq!(during.len(), 1, "{during:?}");
+    assert!(
+        during[0].starts_with(".triage-bundle-") && during[0].ends_with(".partial"),
+        "{during:?}"
+    );
+    assert!(
+        !final_path.exists(),
+        "the final name appears only when complete"
+    );
+    assert_eq!(writer.finish().unwrap(), final_path);
+    assert_eq!(names(), ["b.tar.zst"]);
+    let reader = BundleReader::open(&final_path).unwrap();
+    assert!(reader.verify().unwrap().is_clean());
+    assert_eq!(
+        reader.read_member("raw/proc/meminfo").unwrap().len(),
+        4 << 20
+    );
+}
+
 /// Rewrite the bundle's tar with one member's content changed but the old manifest kept.
 fn tamper(path: &std::path::Path, member: &str, new_content: &[u8]) {
     let mut raw = Vec::new();

@@ -323,6 +323,11 @@ fn conntrack_count_matches_the_sysctl() {
                 .expect("run")
                 .clone();
             assert_eq!(run["status"], "skipped");
+            // The comparison with the sysctl did not happen: under CI that is a failure.
+            testkit::skip_or_fail(
+                "conntrack_count_matches_the_sysctl",
+                "nf_conntrack is not loaded (modprobe nf_conntrack), so there is no sysctl to compare with",
+            );
         }
     }
 }
