@@ -118,6 +118,38 @@ impl Env {
     }
 }
 
+/// The GCS base URL the store will use, when one other than Google's is configured: the
+/// `GOOGLE_BASE_URL` variable, else `gcs_base_url` in the service-account JSON (given inline by
+/// `GOOGLE_SERVICE_ACCOUNT_KEY` or as a file by `GOOGLE_SERVICE_ACCOUNT[_PATH]` /
+/// `SERVICE_ACCOUNT`). The file is read at most 1 MiB deep; anything unreadable counts as unset
+/// (object_store reports the credentials problem itself).
+fn gcs_base_url(env: &Env) -> Option<String> {
+    if let Some(url) = env.0.get("GOOGLE_BASE_URL") {
+        return Some(url.clone());
+    }
+    let json = match env.0.get("GOOGLE_SERVICE_ACCOUNT_KEY") {
+        Some(key) => key.clone(),
+        None => {
+            let path = [
+                "GOOGLE_SERVICE_ACCOUNT",
+                "GOOGLE_SERVICE_ACCOUNT_PATH",
+                "SERVICE_ACCOUNT",
+            ]
+            .iter()
+            .find_map(|k| env.0.get(*k))?;
+            let mut text = String::new();
+            std::io::Read::read_to_string(
+                &mut std::io::Read::take(std::fs::File::open(path).ok()?, 1 << 20),
+                &mut text,
+            )
+            .ok()?;
+            text
+        }
+    };
+    let value: serde_json::Value = serde_json::from_str(&json).ok()?;
+    value.get("gcs_base_url")?.as_str().map(str::to_string)
+}
+
 /// How hard the object-store client retries one request before the upload counts as failed.
 #[derive(Debug, Clone, Copy)]
 pub struct RetrySettings {
@@ -224,13 +256,19 @@ impl Destination {
                         builder = builder.with_config(config_key, v);
                     }
                 }
-                if let Some(path) = env.0.get("SERVICE_ACCOUNT") {
+                if let Some(path) = env.0.get("SERVICE_ACCOUNT")
+                    && !env.has("GOOGLE_SERVICE_ACCOUNT")
+                    && !env.has("GOOGLE_SERVICE_ACCOUNT_PATH")
+                {
                     builder = builder.with_service_account_path(path);
                 }
+                // A GCS emulator or private endpoint on plain HTTP is named either by
+                // GOOGLE_BASE_URL or by `gcs_base_url` in the service-account file.
+                let endpoint_is_http = gcs_base_url(env).is_some_and(|u| u.starts_with("http://"));
                 let store = builder
                     .with_url(spec)
                     .with_retry(retry_config)
-                    .with_client_options(client)
+                    .with_client_options(client.with_allow_http(endpoint_is_http))
                     .build()
                     .map_err(|e| config_err("gcs", "GOOGLE_", e.to_string()))?;
                 (Arc::new(store), key)

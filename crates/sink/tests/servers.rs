@@ -248,6 +248,98 @@ fn azure_blob_upload_roundtrip() {
     assert!(back[..] == data[..]);
 }
 
+/// `gs://` to an endpoint on plain HTTP (an emulator, a private gateway). No GCS-compatible server
+/// that takes the XML multipart API can be installed here (moto rejects GCS's requests before
+/// routing them), so a one-shot TCP listener stands in as the endpoint: what this checks is
+/// triage's side of `gs://`, that the request leaves for the configured http:// endpoint with the
+/// bucket and the percent-encoded key under the prefix, and that the server's refusal comes back
+/// as an error naming the object, the status and what to check. Without `allow_http` the client
+/// refused to send at all, and the listener reports that no request came.
+#[test]
+fn gcs_request_goes_to_a_plain_http_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    for via in ["service-account file", "GOOGLE_BASE_URL"] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::thread::spawn(move || {
+            // Bounded wait: a client that never sends must fail the test, not hang it.
+            listener.set_nonblocking(true).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            let mut conn = loop {
+                match listener.accept() {
+                    Ok((conn, _)) => break conn,
+                    Err(_) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    Err(e) => return format!("no request reached the endpoint in 20 s ({e})"),
+                }
+            };
+            conn.set_nonblocking(false).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap() == 1 {
+                head.push(byte[0]);
+            }
+            let body = "<Error><Code>AccessDenied</Code><Message>denied by the test endpoint</Message></Error>";
+            let _ = write!(
+                conn,
+                "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            String::from_utf8_lossy(&head).into_owned()
+        });
+        let account = dir.path().join("service-account.json");
+        let base_in_file = if via == "GOOGLE_BASE_URL" {
+            String::new()
+        } else {
+            format!(r#""gcs_base_url": "http://127.0.0.1:{port}","#)
+        };
+        std::fs::write(
+            &account,
+            format!(
+                r#"{{{base_in_file} "disable_oauth": true,
+                    "client_email": "", "private_key": "", "private_key_id": ""}}"#
+            ),
+        )
+        .unwrap();
+        let mut pairs = vec![(
+            "GOOGLE_SERVICE_ACCOUNT".to_string(),
+            account.display().to_string(),
+        )];
+        if via == "GOOGLE_BASE_URL" {
+            pairs.push((
+                "GOOGLE_BASE_URL".to_string(),
+                format!("http://127.0.0.1:{port}"),
+            ));
+        }
+        let dest = Destination::parse("gs://gdumps/heaps/", &Env::from_pairs(pairs), quick_retry())
+            .unwrap();
+        let err = rt()
+            .block_on(write_stream(
+                &dest,
+                "heap-g.hprof",
+                &pattern(1 << 20, 5)[..],
+                &UploadOptions::default(),
+            ))
+            .unwrap_err()
+            .to_string();
+        let head = seen.join().unwrap();
+        let request_line = head.lines().next().unwrap_or_default();
+        assert!(
+            request_line.contains(" /gdumps/heaps%2Fheap%2Dg%2Ehprof"),
+            "{via}: the endpoint got {request_line:?}"
+        );
+        assert!(
+            err.contains("gs://gdumps/heaps/heap-g.hprof")
+                && err.contains("403")
+                && err.contains("credentials were refused"),
+            "{via}: {err}"
+        );
+    }
+}
+
 /// Create a container with a Shared Key signed request, as the Azure REST API requires.
 fn create_azure_container(port: u16, name: &str) {
     use base64::Engine;
