@@ -324,6 +324,144 @@ public class Hoard {
 }
 "#;
 
+/// Wait until the Hoard JVM in pod/jvm has hoarded (its log says so).
+fn wait_until_hoarded(c: &Background) {
+    let pod = c.cluster.pod("default", "jvm").unwrap();
+    let log_path = pod.containers[0].state.lock().unwrap().log_path.clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_to_string(&log_path).is_ok_and(|l| l.contains("hoarded 20000")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the JVM in pod/jvm never started: {:?}",
+            std::fs::read_to_string(&log_path)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// `triage jvm heapdump pod/NAME --via ephemeral`: an ephemeral container joins the JVM's process
+/// namespace and triage itself, run there, takes the dump by the native attach protocol (what a
+/// distroless image needs: no jcmd is called); the dump is then copied out of that container and
+/// checked against its sha256 there.
+#[test]
+fn pod_heap_dump_through_an_ephemeral_container_attaches_natively() {
+    let test = "pod_heap_dump_through_an_ephemeral_container_attaches_natively";
+    let Some(java) = testkit::require_program("java", test) else {
+        return;
+    };
+    let Some(classes) = testkit::compile_java(test, "Hoard", HOARD) else {
+        return;
+    };
+    // The "image" of the ephemeral container: this build's triage binary, visible at the same
+    // path inside it.
+    let triage = std::fs::canonicalize(env!("CARGO_BIN_EXE_triage")).unwrap();
+    let bin_dir = triage.parent().unwrap().to_path_buf();
+    let spec = format!(
+        "jvm,app=jvm:exec {} -Xmx64m -cp {} Hoard",
+        java.display(),
+        classes.path().display()
+    );
+    let Some(c) = Background::start_for_test(test, &[&spec], |cfg| {
+        cfg.shared_dirs = vec![classes.path().to_path_buf(), bin_dir.clone()]
+    }) else {
+        return;
+    };
+    wait_until_hoarded(&c);
+    let kc = c.kubeconfig_path();
+    let out_dir = tempfile::tempdir().unwrap();
+    let dump_path = out_dir.path().join("heap.hprof");
+    let triage_in_image = triage.to_str().unwrap();
+
+    // Without an image the mode says what it needs.
+    let out = run(
+        &kc,
+        &[],
+        &["jvm", "heapdump", "pod/jvm", "--via", "ephemeral"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--via ephemeral needs --image IMAGE"),
+        "{}",
+        text(&out.stderr)
+    );
+    // An image without triage in it is named, with what to pass.
+    let out = run(
+        &kc,
+        &[],
+        &[
+            "jvm",
+            "heapdump",
+            "pod/jvm",
+            "--via",
+            "ephemeral",
+            "--image",
+            "busybox:1.36",
+            "--ephemeral-triage",
+            "/nonexistent/triage",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("the ephemeral image has no `/nonexistent/triage`"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(
+        &kc,
+        &[],
+        &[
+            "jvm",
+            "heapdump",
+            "pod/jvm",
+            "--via",
+            "ephemeral",
+            "--image",
+            "ghcr.io/triage/triage:test",
+            "--ephemeral-triage",
+            triage_in_image,
+            "-o",
+            dump_path.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["dump"]["verification"], "Verified", "{report}");
+    let dump = std::fs::read(&dump_path).unwrap();
+    assert!(dump.starts_with(b"JAVA PROFILE 1.0.2\0"));
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&dump));
+    assert_eq!(sha, report["dump"]["sha256"].as_str().unwrap(), "{report}");
+    let histogram = hprof::histogram(&dump[..], &hprof::HistogramOptions::default()).unwrap();
+    let hoarded = histogram
+        .entries
+        .iter()
+        .find(|e| e.class == "Hoard$HoardItem")
+        .map(|e| e.instances);
+    assert_eq!(hoarded, Some(20000));
+    // The dump came from the ephemeral container, which the pod now lists (running triage's
+    // image); the JVM goes on answering.
+    let pod = c.cluster.pod("default", "jvm").unwrap();
+    let ephemeral = pod.ephemeral.lock().unwrap().clone();
+    assert_eq!(
+        ephemeral.len(),
+        2,
+        "one per --image attempt that got that far"
+    );
+    let used = ephemeral
+        .iter()
+        .find(|e| e.spec.image == "ghcr.io/triage/triage:test")
+        .expect("an ephemeral container of the triage image");
+    assert!(used.spec.name.starts_with("triage-"), "{}", used.spec.name);
+    let out = run(&kc, &[], &["jvm", "threads", "pod/jvm"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Hoard.main"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
 /// `triage jvm heapdump pod/NAME --out s3://bucket/prefix/ --analyze`: the dump goes pod → triage
 /// → bucket, zstd-compressed on the way, checked against the pod's own sha256, with the class
 /// histogram computed on the same stream and stored next to it; nothing is written locally.
@@ -353,18 +491,7 @@ fn pod_heap_dump_streams_to_the_bucket_with_its_histogram() {
     }) else {
         return;
     };
-    // The JVM has hoarded once its log says so.
-    let pod = c.cluster.pod("default", "jvm").unwrap();
-    let log_path = pod.containers[0].state.lock().unwrap().log_path.clone();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !std::fs::read_to_string(&log_path).is_ok_and(|l| l.contains("hoarded 20000")) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the JVM in pod/jvm never started: {:?}",
-            std::fs::read_to_string(&log_path)
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_until_hoarded(&c);
     let kc = c.kubeconfig_path();
     // The everyday JVM verbs take the pod as their target too.
     let out = run(&kc, &[], &["jvm", "threads", "pod/jvm"]);
