@@ -16,19 +16,6 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 fn options(root: &Path) -> CollectOptions {
     CollectOptions {
         root: Root::new(root),
@@ -51,7 +38,7 @@ fn run<'a>(s: &'a Snapshot, name: &str) -> &'a CollectorRun {
 #[test]
 fn a_collector_past_its_time_budget_is_timed_out_and_the_rest_go_on() {
     let dir = tempfile::tempdir().expect("temp dir");
-    copy_tree(&fixtures().join("cgroup-v2-systemd"), dir.path());
+    testkit::copy_tree(&fixtures().join("cgroup-v2-systemd"), dir.path());
     let fifo = dir.path().join("proc/sys/fs/file-nr");
     std::fs::remove_file(&fifo).expect("rm file-nr");
     let c_path = std::ffi::CString::new(fifo.to_str().expect("utf8")).expect("cstr");
@@ -100,7 +87,7 @@ fn a_collector_past_its_time_budget_is_timed_out_and_the_rest_go_on() {
 #[test]
 fn a_missing_cgroup_controller_leaves_the_others_read() {
     let dir = tempfile::tempdir().expect("temp dir");
-    copy_tree(&fixtures().join("cgroup-v1-systemd"), dir.path());
+    testkit::copy_tree(&fixtures().join("cgroup-v1-systemd"), dir.path());
     std::fs::remove_dir_all(dir.path().join("sys/fs/cgroup/cpu,cpuacct")).expect("rm cpu");
     let mountinfo = dir.path().join("proc/self/mountinfo");
     let kept: String = std::fs::read_to_string(&mountinfo)

@@ -153,19 +153,6 @@ fn parsers_survive_mutated_fixture_files() {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
@@ -181,7 +168,7 @@ fn whole_collections_survive_mutated_trees() {
     let mut rng = Rng(0xC0FF_EE12_3456);
     for tree in ["cgroup-v2-systemd", "cgroup-v1-systemd"] {
         let dir = tempfile::tempdir().expect("temp dir");
-        copy_tree(&fixtures().join(tree), dir.path());
+        testkit::copy_tree(&fixtures().join(tree), dir.path());
         let mut files = Vec::new();
         files_under(dir.path(), &mut files);
         files.sort();
@@ -228,7 +215,7 @@ fn whole_collections_survive_mutated_trees() {
 #[test]
 fn vanished_processes_are_skipped_and_counted() {
     let dir = tempfile::tempdir().expect("temp dir");
-    copy_tree(&fixtures().join("cgroup-v2-cgroupfs"), dir.path());
+    testkit::copy_tree(&fixtures().join("cgroup-v2-cgroupfs"), dir.path());
     // A pid directory whose files are gone (the process exited between listing and reading),
     // and one whose stat is there but status vanished a moment later.
     std::fs::create_dir_all(dir.path().join("proc/7000")).expect("mkdir");

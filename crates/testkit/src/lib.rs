@@ -115,6 +115,21 @@ pub fn remove_cgroup(dir: &std::path::Path) {
     }
 }
 
+/// Copy a directory tree (fixture trees into a scratch directory a test then alters); `to` is
+/// created if needed.
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
 /// Deterministic pseudo-random bytes (xorshift): incompressible, so nothing is accidentally
 /// deduplicated or compressed away, and the same for the same seed.
 pub fn pattern_bytes(len: usize, seed: u64) -> Vec<u8> {

@@ -372,12 +372,13 @@ fn pod_heap_dump_through_an_ephemeral_container_attaches_natively() {
     let dump_path = out_dir.path().join("heap.hprof");
     let triage_in_image = triage.to_str().unwrap();
 
+    let heapdump_via_ephemeral = |extra: &[&str]| {
+        let mut args = vec!["jvm", "heapdump", "pod/jvm", "--via", "ephemeral"];
+        args.extend_from_slice(extra);
+        run(&kc, &[], &args)
+    };
     // Without an image the mode says what it needs.
-    let out = run(
-        &kc,
-        &[],
-        &["jvm", "heapdump", "pod/jvm", "--via", "ephemeral"],
-    );
+    let out = heapdump_via_ephemeral(&[]);
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("--via ephemeral needs --image IMAGE"),
@@ -385,21 +386,12 @@ fn pod_heap_dump_through_an_ephemeral_container_attaches_natively() {
         text(&out.stderr)
     );
     // An image without triage in it is named, with what to pass.
-    let out = run(
-        &kc,
-        &[],
-        &[
-            "jvm",
-            "heapdump",
-            "pod/jvm",
-            "--via",
-            "ephemeral",
-            "--image",
-            "busybox:1.36",
-            "--ephemeral-triage",
-            "/nonexistent/triage",
-        ],
-    );
+    let out = heapdump_via_ephemeral(&[
+        "--image",
+        "busybox:1.36",
+        "--ephemeral-triage",
+        "/nonexistent/triage",
+    ]);
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("the ephemeral image has no `/nonexistent/triage`"),
@@ -407,24 +399,15 @@ fn pod_heap_dump_through_an_ephemeral_container_attaches_natively() {
         text(&out.stderr)
     );
 
-    let out = run(
-        &kc,
-        &[],
-        &[
-            "jvm",
-            "heapdump",
-            "pod/jvm",
-            "--via",
-            "ephemeral",
-            "--image",
-            "ghcr.io/triage/triage:test",
-            "--ephemeral-triage",
-            triage_in_image,
-            "-o",
-            dump_path.to_str().unwrap(),
-            "--json",
-        ],
-    );
+    let out = heapdump_via_ephemeral(&[
+        "--image",
+        "ghcr.io/triage/triage:test",
+        "--ephemeral-triage",
+        triage_in_image,
+        "-o",
+        dump_path.to_str().unwrap(),
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(report["dump"]["verification"], "Verified", "{report}");

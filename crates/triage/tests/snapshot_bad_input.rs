@@ -16,19 +16,6 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
@@ -77,7 +64,7 @@ fn permission_errors_are_recorded_per_collector_with_what_to_do() {
     let test = "permission_errors";
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path().join("root");
-    copy_tree(&fixture("cgroup-v2-systemd"), &root);
+    testkit::copy_tree(&fixture("cgroup-v2-systemd"), &root);
     chmod_tree(dir.path());
     for file in [
         "proc/meminfo".to_string(),
@@ -191,7 +178,7 @@ fn permission_errors_are_recorded_per_collector_with_what_to_do() {
 fn a_timed_out_collector_is_recorded_in_the_bundle_and_bundle_ls_cat_verify_read_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path().join("root");
-    copy_tree(&fixture("cgroup-v2-systemd"), &root);
+    testkit::copy_tree(&fixture("cgroup-v2-systemd"), &root);
     let fifo = root.join("proc/sys/fs/file-nr");
     std::fs::remove_file(&fifo).expect("rm file-nr");
     let c_path = std::ffi::CString::new(fifo.to_str().expect("utf8")).expect("cstr");
