@@ -20,6 +20,19 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// A run of triage that must fail with `message` on stderr.
+fn assert_fails_saying(out: &Output, message: &str) {
+    assert!(
+        !out.status.success(),
+        "expected a failure saying {message:?}"
+    );
+    assert!(text(&out.stderr).contains(message), "{}", text(&out.stderr));
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b))
+}
+
 #[test]
 fn snapshot_and_metrics_take_pod_targets() {
     let test = "snapshot_and_metrics_take_pod_targets";
@@ -378,25 +391,19 @@ fn pod_heap_dump_through_an_ephemeral_container_attaches_natively() {
         run(&kc, &[], &args)
     };
     // Without an image the mode says what it needs.
-    let out = heapdump_via_ephemeral(&[]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("--via ephemeral needs --image IMAGE"),
-        "{}",
-        text(&out.stderr)
+    assert_fails_saying(
+        &heapdump_via_ephemeral(&[]),
+        "--via ephemeral needs --image IMAGE",
     );
     // An image without triage in it is named, with what to pass.
-    let out = heapdump_via_ephemeral(&[
-        "--image",
-        "busybox:1.36",
-        "--ephemeral-triage",
-        "/nonexistent/triage",
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("the ephemeral image has no `/nonexistent/triage`"),
-        "{}",
-        text(&out.stderr)
+    assert_fails_saying(
+        &heapdump_via_ephemeral(&[
+            "--image",
+            "busybox:1.36",
+            "--ephemeral-triage",
+            "/nonexistent/triage",
+        ]),
+        "the ephemeral image has no `/nonexistent/triage`",
     );
 
     let out = heapdump_via_ephemeral(&[
@@ -413,8 +420,11 @@ fn pod_heap_dump_through_an_ephemeral_container_attaches_natively() {
     assert_eq!(report["dump"]["verification"], "Verified", "{report}");
     let dump = std::fs::read(&dump_path).unwrap();
     assert!(dump.starts_with(b"JAVA PROFILE 1.0.2\0"));
-    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&dump));
-    assert_eq!(sha, report["dump"]["sha256"].as_str().unwrap(), "{report}");
+    assert_eq!(
+        sha256_hex(&dump),
+        report["dump"]["sha256"].as_str().unwrap(),
+        "{report}"
+    );
     let histogram = hprof::histogram(&dump[..], &hprof::HistogramOptions::default()).unwrap();
     let hoarded = histogram
         .entries
@@ -523,15 +533,20 @@ fn pod_heap_dump_streams_to_the_bucket_with_its_histogram() {
     // The stored object: zstd of exactly the dump the pod hashed.
     let (status, object) = testkit::servers::http(moto.port, "GET", &format!("/{key}"));
     assert_eq!(status, 200);
-    let sha = |b: &[u8]| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b));
-    assert_eq!(sha(&object), report["object"]["sha256"].as_str().unwrap());
+    assert_eq!(
+        sha256_hex(&object),
+        report["object"]["sha256"].as_str().unwrap()
+    );
     assert_eq!(
         object.len() as u64,
         report["object"]["size_bytes"].as_u64().unwrap()
     );
     let dump = zstd::decode_all(&object[..]).expect("a zstd stream");
     assert!(dump.starts_with(b"JAVA PROFILE 1.0.2\0"));
-    assert_eq!(sha(&dump), report["dump"]["sha256"].as_str().unwrap());
+    assert_eq!(
+        sha256_hex(&dump),
+        report["dump"]["sha256"].as_str().unwrap()
+    );
     assert_eq!(
         dump.len() as u64,
         report["dump"]["size_bytes"].as_u64().unwrap()
